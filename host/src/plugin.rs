@@ -1,0 +1,149 @@
+//! A plugin as read from disk: bytes, contract, grants and verdict.
+//!
+//! Reading a plugin never compiles it; [`crate::engine`] does that, so
+//! `caisson check` can report a refused workflow's every problem at once.
+
+use crate::engine::{self, ComponentCache, EngineError, EngineOptions, LoadedComponent};
+use crate::inspect::{self, ComponentContract, InspectError};
+use crate::manifest::{ManifestError, PluginSettings};
+use crate::policy::{self, PluginKind, Verdict};
+use std::path::{Path, PathBuf};
+use wasmtime::Engine;
+
+/// Why a plugin cannot be used. Every variant names the plugin file.
+#[derive(Debug, thiserror::Error)]
+pub enum PluginError {
+    /// The file could not be read.
+    #[error("{}: cannot read: {source}", path.display())]
+    Read {
+        /// The plugin file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The file is not a usable component.
+    #[error("{}: {source}", path.display())]
+    Inspect {
+        /// The plugin file.
+        path: PathBuf,
+        /// What is wrong with it.
+        source: InspectError,
+    },
+    /// Its manifest (`NAME.toml`) is invalid.
+    #[error(transparent)]
+    Manifest(#[from] ManifestError),
+    /// A workflow that imports what the host will not link.
+    #[error("{}: refused: {message}", path.display())]
+    Refused {
+        /// The plugin file.
+        path: PathBuf,
+        /// Each offending import and the fix.
+        message: String,
+    },
+    /// Wasmtime could not compile it.
+    #[error("{}: {source}", path.display())]
+    Compile {
+        /// The plugin file.
+        path: PathBuf,
+        /// The compiler's error.
+        source: EngineError,
+    },
+}
+
+/// A plugin read and classified, not yet compiled.
+#[derive(Debug, Clone)]
+pub struct PluginSource {
+    /// Short name: the file name without `.wasm`.
+    pub name: String,
+    /// Where it was read from.
+    pub path: PathBuf,
+    /// The component bytes.
+    pub bytes: std::sync::Arc<[u8]>,
+    /// Grants and limits.
+    pub settings: PluginSettings,
+    /// Imports and exports.
+    pub contract: ComponentContract,
+    /// Workflow or activity (manifest's `kind`, else inferred).
+    pub kind: PluginKind,
+    /// For workflows, the determinism verdict.
+    pub verdict: Option<Verdict>,
+}
+
+impl PluginSource {
+    /// Reads and classifies the component at `path` with the given grants.
+    pub fn read(path: &Path, settings: PluginSettings) -> Result<Self, PluginError> {
+        let bytes = std::fs::read(path).map_err(|source| PluginError::Read { path: path.to_owned(), source })?;
+        let contract = inspect::inspect(&bytes).map_err(|source| PluginError::Inspect { path: path.to_owned(), source })?;
+        let kind = settings.kind.unwrap_or(contract.kind);
+        let verdict = (kind == PluginKind::Workflow)
+            .then(|| policy::judge_workflow(contract.imports.iter().map(String::as_str), settings.determinism));
+        let name = path.file_stem().map_or_else(|| "plugin".into(), |s| s.to_string_lossy().into_owned());
+        Ok(PluginSource { name, path: path.to_owned(), bytes: bytes.into(), settings, contract, kind, verdict })
+    }
+
+    /// Reads the component and its `NAME.toml` grants, if any.
+    pub fn read_with_sidecar(path: &Path) -> Result<Self, PluginError> {
+        Self::read(path, PluginSettings::for_component(path)?)
+    }
+
+    /// The refusal, if this is a workflow the host will not run.
+    pub fn refusal(&self) -> Option<PluginError> {
+        let Some(Verdict::Refused(offences)) = &self.verdict else { return None };
+        let list: Vec<String> = offences
+            .iter()
+            .map(|o| match o.reason {
+                Some(r) => format!("{} ({r})", o.import),
+                None => format!("{} (not provided to workflows)", o.import),
+            })
+            .collect();
+        let hint = match &self.settings.path {
+            Some(_) => "its [[plugin]] entry".to_owned(),
+            None => format!("{}", PluginSettings::sidecar_path(&self.path).display()),
+        };
+        Some(PluginError::Refused {
+            path: self.path.clone(),
+            message: format!(
+                "a workflow may not import {}. Fix: {}",
+                list.join(", "),
+                policy::refusal_advice(offences, &hint)
+            ),
+        })
+    }
+}
+
+/// One engine per kind of plugin, sharing a compile cache.
+#[derive(Debug, Clone)]
+pub struct Engines {
+    /// Engine for workflow components (deterministic settings, fuel).
+    pub workflow: Engine,
+    /// Engine for activity components.
+    pub activity: Engine,
+    /// Where compiled components are kept.
+    pub cache: ComponentCache,
+}
+
+impl Engines {
+    /// Builds both engines.
+    pub fn new(options: &EngineOptions, cache: ComponentCache) -> Result<Self, EngineError> {
+        Ok(Engines {
+            workflow: engine::build_engine(PluginKind::Workflow, options)?,
+            activity: engine::build_engine(PluginKind::Activity, options)?,
+            cache,
+        })
+    }
+
+    /// The engine for `kind`.
+    pub fn for_kind(&self, kind: PluginKind) -> &Engine {
+        match kind {
+            PluginKind::Workflow => &self.workflow,
+            PluginKind::Activity => &self.activity,
+        }
+    }
+
+    /// Compiles (or loads from cache) a plugin.
+    pub fn compile(&self, plugin: &PluginSource) -> Result<LoadedComponent, PluginError> {
+        self.cache
+            .load(self.for_kind(plugin.kind), &plugin.bytes, &plugin.name)
+            .map_err(|source| PluginError::Compile { path: plugin.path.clone(), source })
+    }
+}
