@@ -8,7 +8,7 @@ export PATH := $(CAISSON_HOME)/venv/bin:$(PATH)
 .PHONY: demo test setup plugins
 
 demo: setup plugins
-	cargo run --quiet -p caisson -- check build/plugins/*.wasm || true
+	cargo run --quiet -p caisson -- dev --execute hello --input '"World"'
 
 test: setup plugins
 	cargo nextest run --workspace --no-fail-fast

@@ -36,6 +36,33 @@ pub enum EngineError {
     },
 }
 
+/// How often the epoch ticker advances every engine's epoch. Deadlines
+/// are counted in these ticks.
+pub const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// Starts a thread that advances the engines' epochs every [`EPOCH_TICK`],
+/// the wall-clock backstop for guests that never yield. It stops when
+/// all the engines are dropped.
+pub fn start_epoch_ticker(engines: &[&Engine]) {
+    let weak: Vec<_> = engines.iter().map(|e| e.weak()).collect();
+    std::thread::Builder::new()
+        .name("caisson-epoch".into())
+        .spawn(move || {
+            loop {
+                std::thread::sleep(EPOCH_TICK);
+                let mut alive = false;
+                for engine in weak.iter().filter_map(|w| w.upgrade()) {
+                    engine.increment_epoch();
+                    alive = true;
+                }
+                if !alive {
+                    break;
+                }
+            }
+        })
+        .expect("spawn the epoch ticker thread");
+}
+
 /// Instance pooling limits, for workers (not for one-off `check`).
 #[derive(Debug, Clone, Copy)]
 pub struct PoolingLimits {

@@ -9,13 +9,27 @@
 //! * [`engine`]: wasmtime engines and the compiled-component cache.
 //! * [`payload`]: Temporal JSON payloads ↔ WIT values, by signature.
 //! * [`plugin`]: a plugin read from disk, judged and compiled.
+//! * [`workflow`]: the workflow runtime (activations in, commands out).
+//! * [`activity`]: the activity runtime (one sandboxed instance per attempt).
+//! * [`guest_log`]: guest stdout/stderr as tagged log lines.
+//! * [`bridge`]: Temporal core's protos ↔ the runtimes (the only translation point).
+//! * [`registry`]: the plugins a worker serves, by type.
+//! * [`worker`]: sdk-core lifecycle: connect, poll, complete, shut down.
+//! * [`devserver`]: the embedded Temporal dev server of `caisson dev`.
 //! * [`check`]: the `caisson check` report.
 #![warn(missing_docs)]
 
+pub mod activity;
+pub mod bridge;
 pub mod check;
+pub mod devserver;
 pub mod engine;
+pub mod guest_log;
 pub mod inspect;
 pub mod manifest;
 pub mod payload;
 pub mod plugin;
 pub mod policy;
+pub mod registry;
+pub mod worker;
+pub mod workflow;

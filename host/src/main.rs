@@ -2,11 +2,15 @@
 
 use anyhow::Context;
 use caisson::check::{self, CheckResult};
-use caisson::engine::{ComponentCache, EngineOptions, default_cache_dir};
+use caisson::engine::{ComponentCache, EngineOptions, PoolingLimits, default_cache_dir, start_epoch_ticker};
+use caisson::manifest::{PluginSettings, WorkerManifest};
 use caisson::plugin::Engines;
-use clap::{Parser, Subcommand};
-use std::path::PathBuf;
+use caisson::registry::Registry;
+use caisson::worker::Endpoint;
+use clap::{Args, Parser, Subcommand};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 
 /// A Temporal worker whose workflows and activities are WebAssembly components.
 ///
@@ -37,12 +41,53 @@ enum Command {
         #[arg(long)]
         no_cache: bool,
     },
+    /// Run a worker: poll a Temporal task queue and serve the plugins'
+    /// workflow and activity types until SIGINT/SIGTERM.
+    Worker(WorkerArgs),
+    /// The embedded default: start a Temporal dev server unless one is
+    /// reachable, then run a worker. With no plugins given, serves every
+    /// plugin in ./build/plugins (what `cargo xtask plugins` builds).
+    Dev {
+        #[command(flatten)]
+        worker: WorkerArgs,
+        /// Start this workflow type once the worker runs, print its
+        /// result, then stop (used by `make demo`).
+        #[arg(long, value_name = "WORKFLOW_TYPE")]
+        execute: Option<String>,
+        /// JSON argument(s) for --execute, one per flag.
+        #[arg(long, value_name = "JSON", requires = "execute")]
+        input: Vec<String>,
+    },
+}
+
+#[derive(Args, Clone)]
+struct WorkerArgs {
+    /// Plugin files (.wasm, with optional NAME.toml grants beside them) or
+    /// folders of them. A plugin in a folder that fails to load is
+    /// reported and skipped; one named directly stops the worker.
+    plugins: Vec<PathBuf>,
+    /// Worker manifest: [temporal] connection, [worker] tuning, [[plugin]] entries.
+    #[arg(long, short = 'm')]
+    manifest: Option<PathBuf>,
+    /// Temporal frontend host:port [env: TEMPORAL_ADDRESS; default: localhost:7233]
+    #[arg(long)]
+    address: Option<String>,
+    /// Namespace [env: TEMPORAL_NAMESPACE; default: default]
+    #[arg(long)]
+    namespace: Option<String>,
+    /// Task queue to poll [env: TEMPORAL_TASK_QUEUE; default: caisson]
+    #[arg(long)]
+    task_queue: Option<String>,
+    /// Running workflows kept in memory (sticky cache); evicted ones are
+    /// replayed from history when they next run.
+    #[arg(long)]
+    max_cached_workflows: Option<usize>,
 }
 
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("CAISSON_LOG").unwrap_or_else(|_| "info".into()),
+            tracing_subscriber::EnvFilter::try_from_env("CAISSON_LOG").unwrap_or_else(|_| "info,temporalio_sdk_core=warn,temporalio_client=warn".into()),
         )
         .with_writer(std::io::stderr)
         .with_target(false)
@@ -84,5 +129,157 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 ExitCode::SUCCESS
             })
         }
+        Command::Worker(args) => {
+            let runtime = tokio_runtime()?;
+            runtime.block_on(async {
+                let (registry, endpoint, settings) = prepare(&args, false)?;
+                caisson::worker::run(registry, endpoint, settings, shutdown_signal()).await?;
+                Ok(ExitCode::SUCCESS)
+            })
+        }
+        Command::Dev { worker: args, execute, input } => {
+            let runtime = tokio_runtime()?;
+            runtime.block_on(dev(args, execute, input))
+        }
     }
+}
+
+fn tokio_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting tokio")
+}
+
+/// Resolves the endpoint and settings and loads every plugin.
+fn prepare(args: &WorkerArgs, dev: bool) -> anyhow::Result<(Arc<Registry>, Endpoint, caisson::manifest::WorkerSettings)> {
+    let manifest = match &args.manifest {
+        Some(path) => WorkerManifest::load(path)?,
+        None => WorkerManifest::default(),
+    };
+    let mut temporal = manifest.temporal.clone();
+    temporal.address = args.address.clone().or(temporal.address);
+    temporal.namespace = args.namespace.clone().or(temporal.namespace);
+    temporal.task_queue = args.task_queue.clone().or(temporal.task_queue);
+    let endpoint = Endpoint::resolve(&temporal);
+    let mut settings = manifest.worker.clone();
+    if let Some(n) = args.max_cached_workflows {
+        settings.max_cached_workflows = n;
+    }
+    let instances = (settings.max_cached_workflows + settings.max_concurrent_activities + 64).min(100_000) as u32;
+    let options = EngineOptions { pooling: Some(PoolingLimits { instances, max_memory_bytes: 1 << 30 }) };
+    let engines = Engines::new(&options, ComponentCache::new(default_cache_dir())).context("setting up wasmtime")?;
+    start_epoch_ticker(&[&engines.workflow, &engines.activity]);
+    let mut registry = Registry::new(engines)?;
+    for plugin in &manifest.plugin {
+        let path = plugin.path.clone().expect("manifest plugins have paths");
+        report(registry.load(&path, plugin.clone()).with_context(|| format!("loading plugin {}", path.display()))?);
+    }
+    let mut paths = args.plugins.clone();
+    if paths.is_empty() && manifest.plugin.is_empty() && dev {
+        paths.push(PathBuf::from("build/plugins"));
+    }
+    for path in &paths {
+        if path.is_dir() {
+            load_folder(&mut registry, path)?;
+        } else {
+            let settings = PluginSettings::for_component(path)?;
+            report(registry.load(path, settings)?);
+        }
+    }
+    anyhow::ensure!(
+        !registry.loaded().is_empty(),
+        "no plugins to serve: name .wasm files or folders, or list [[plugin]] entries in a manifest \
+         (build the examples with `cargo xtask plugins`)"
+    );
+    Ok((Arc::new(registry), endpoint, settings))
+}
+
+/// Loads every `*.wasm` in a folder; failures are reported and skipped.
+fn load_folder(registry: &mut Registry, dir: &Path) -> anyhow::Result<()> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .with_context(|| format!("reading plugin folder {}", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "wasm"))
+        .collect();
+    files.sort();
+    for path in files {
+        let loaded = PluginSettings::for_component(&path)
+            .map_err(anyhow::Error::from)
+            .and_then(|settings| Ok(registry.load(&path, settings)?.clone()));
+        match loaded {
+            Ok(p) => report(&p),
+            Err(e) => tracing::warn!("skipping plugin: {e:#}"),
+        }
+    }
+    Ok(())
+}
+
+fn report(p: &caisson::registry::LoadedPlugin) {
+    tracing::info!("loaded {} ({} {}: {}) sha256 {}…", p.name, p.kind, if p.types.len() == 1 { "type" } else { "types" }, p.types.join(", "), &p.sha256[..12]);
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
+    }
+}
+
+async fn dev(args: WorkerArgs, execute: Option<String>, input: Vec<String>) -> anyhow::Result<ExitCode> {
+    let (registry, mut endpoint, settings) = prepare(&args, true)?;
+    let mut server = None;
+    if !caisson::devserver::reachable(&endpoint.address).await {
+        let port: u16 = endpoint
+            .address
+            .rsplit_once(':')
+            .and_then(|(_, p)| p.parse().ok())
+            .with_context(|| format!("`{}` has no port to start a dev server on", endpoint.address))?;
+        tracing::info!("no Temporal server at {}: starting a dev server", endpoint.address);
+        let started = caisson::devserver::start(port, Some(port.saturating_add(1000))).await?;
+        tracing::info!("Temporal dev server on {} (web UI: {})", started.address, started.ui.as_deref().unwrap_or("off"));
+        endpoint.address = started.address.clone();
+        server = Some(started);
+    }
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let mut code = ExitCode::SUCCESS;
+    let worker = caisson::worker::run(registry, endpoint.clone(), settings, async move {
+        tokio::select! {
+            _ = shutdown_signal() => {}
+            _ = stop_rx => {}
+        }
+    });
+    let execution = async {
+        let Some(workflow_type) = execute else { return std::future::pending::<anyhow::Result<bool>>().await };
+        let ok = execute_workflow(&endpoint, &workflow_type, &input).await;
+        let _ = stop_tx.send(());
+        ok
+    };
+    tokio::pin!(worker);
+    tokio::select! {
+        r = &mut worker => r?,
+        ok = execution => {
+            if !ok? { code = ExitCode::FAILURE; }
+            worker.await?;
+        }
+    }
+    if let Some(server) = server {
+        server.stop().await;
+    }
+    Ok(code)
+}
+
+/// Starts a workflow with the Temporal CLI, as any user would, and prints
+/// its result. True when it completed.
+async fn execute_workflow(endpoint: &Endpoint, workflow_type: &str, input: &[String]) -> anyhow::Result<bool> {
+    let cli = caisson::devserver::temporal_cli()?;
+    let workflow_id = format!("{workflow_type}-{}", std::process::id());
+    let mut cmd = tokio::process::Command::new(cli);
+    cmd.args(["workflow", "execute", "--type", workflow_type, "--workflow-id", &workflow_id])
+        .args(["--task-queue", &endpoint.task_queue, "--address", &endpoint.address, "--namespace", &endpoint.namespace]);
+    for i in input {
+        cmd.args(["--input", i]);
+    }
+    tracing::info!("starting workflow {workflow_id} ({workflow_type}) with the temporal CLI");
+    let status = cmd.status().await.context("running `temporal workflow execute`")?;
+    Ok(status.success())
 }

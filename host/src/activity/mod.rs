@@ -1,0 +1,340 @@
+//! The activity runtime: one fresh instance per attempt, with exactly the
+//! capabilities the plugin's manifest grants.
+//!
+//! Defaults, as in wasmtime's `WasiCtxBuilder`: no preopened directories,
+//! no environment variables, no sockets, no name lookups; stdout and
+//! stderr become log lines tagged with the attempt. A plugin gains a
+//! directory only through `dirs`, a variable only through `env` or
+//! `secrets`.
+
+pub mod bindings;
+
+use crate::guest_log::LineLog;
+use crate::manifest::{DirAccess, PluginSettings};
+use crate::payload;
+use crate::plugin::{PluginError, PluginSource};
+use bindings::{ActivityInfo, LogLevel};
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use wasmtime::component::types::{ComponentItem, Type};
+use wasmtime::component::{Component, ComponentExportIndex, HasSelf, InstancePre, Linker, ResourceTable, Val};
+use wasmtime::{Store, StoreLimits, StoreLimitsBuilder, Trap};
+use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxView, WasiView};
+
+/// How long a cancelled attempt may keep running before it is interrupted.
+pub const CANCEL_GRACE: Duration = Duration::from_secs(5);
+
+/// The store data of one activity attempt.
+pub struct ActivityHost {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    limits: StoreLimits,
+    attempt: Arc<Attempt>,
+}
+
+impl WasiView for ActivityHost {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}
+
+impl bindings::caisson::activity::types::Host for ActivityHost {}
+
+impl bindings::caisson::activity::context::Host for ActivityHost {
+    fn heartbeat(&mut self, details: Option<String>) {
+        (self.attempt.heartbeat)(details);
+    }
+    fn last_heartbeat_details(&mut self) -> Option<String> {
+        self.attempt.last_heartbeat_details.clone()
+    }
+    fn is_cancelled(&mut self) -> bool {
+        self.attempt.cancelled.load(Ordering::Relaxed)
+    }
+    fn info(&mut self) -> ActivityInfo {
+        self.attempt.info.clone()
+    }
+    fn log(&mut self, level: LogLevel, message: String) {
+        self.attempt.log(level, &message);
+    }
+}
+
+/// What the host knows about one attempt, and how it reports progress.
+pub struct Attempt {
+    /// Facts the guest can read.
+    pub info: ActivityInfo,
+    /// Heartbeat details of the previous attempt.
+    pub last_heartbeat_details: Option<String>,
+    /// Set when Temporal asks the attempt to stop.
+    pub cancelled: Arc<AtomicBool>,
+    /// Sends a heartbeat (JSON details) to Temporal.
+    pub heartbeat: Arc<dyn Fn(Option<String>) + Send + Sync>,
+    /// Plugin name, for log lines.
+    pub plugin: Arc<str>,
+}
+
+impl Attempt {
+    fn log(&self, level: LogLevel, message: &str) {
+        let (plugin, activity_type, workflow_id, attempt) =
+            (&*self.plugin, &self.info.activity_type, &self.info.workflow_id, self.info.attempt);
+        match level {
+            LogLevel::Trace => tracing::trace!(target: "activity", plugin, activity_type, workflow_id, attempt, "{message}"),
+            LogLevel::Debug => tracing::debug!(target: "activity", plugin, activity_type, workflow_id, attempt, "{message}"),
+            LogLevel::Info => tracing::info!(target: "activity", plugin, activity_type, workflow_id, attempt, "{message}"),
+            LogLevel::Warn => tracing::warn!(target: "activity", plugin, activity_type, workflow_id, attempt, "{message}"),
+            LogLevel::Error => tracing::error!(target: "activity", plugin, activity_type, workflow_id, attempt, "{message}"),
+        }
+    }
+}
+
+/// How an attempt ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AttemptOutcome {
+    /// Returned a result (JSON).
+    Completed(serde_json::Value),
+    /// Failed: an application error, a trap, a limit, a bad payload.
+    Failed {
+        /// One line for humans.
+        message: String,
+        /// Type clients and retry policies match on.
+        error_type: String,
+        /// True when retrying cannot help.
+        non_retryable: bool,
+        /// Structured details (JSON), if any.
+        details: Option<String>,
+    },
+    /// Stopped because cancellation was requested.
+    Cancelled,
+}
+
+impl AttemptOutcome {
+    fn failed(message: String, error_type: &str, non_retryable: bool) -> Self {
+        AttemptOutcome::Failed { message, error_type: error_type.into(), non_retryable, details: None }
+    }
+}
+
+/// Builds the linker for activities: WASI (whose reach the per-attempt
+/// `WasiCtx` limits to the grants) and the activity context.
+pub fn activity_linker(engine: &wasmtime::Engine) -> wasmtime::Result<Linker<ActivityHost>> {
+    let mut linker = Linker::new(engine);
+    wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+    bindings::Imports::add_to_linker::<_, HasSelf<_>>(&mut linker, |h| h)?;
+    Ok(linker)
+}
+
+#[derive(Debug, Clone)]
+struct ActivityType {
+    export: ComponentExportIndex,
+    params: Vec<(String, Type)>,
+    result: Option<Type>,
+}
+
+/// A loaded activity plugin.
+pub struct ActivityPlugin {
+    /// Plugin name (file stem).
+    pub name: Arc<str>,
+    /// SHA-256 of the component: its version.
+    pub sha256: String,
+    pre: InstancePre<ActivityHost>,
+    types: BTreeMap<String, ActivityType>,
+    settings: PluginSettings,
+}
+
+impl std::fmt::Debug for ActivityPlugin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ActivityPlugin").field("name", &self.name).field("types", &self.types.keys()).finish()
+    }
+}
+
+impl ActivityPlugin {
+    /// Pre-links a compiled activity component and checks its grants.
+    pub fn new(
+        source: &PluginSource,
+        component: &Component,
+        sha256: String,
+        linker: &Linker<ActivityHost>,
+    ) -> Result<Self, PluginError> {
+        let refuse = |message: String| PluginError::Refused { path: source.path.clone(), message };
+        for dir in &source.settings.dirs {
+            if !dir.host.is_dir() {
+                return Err(refuse(format!("granted directory {} does not exist", dir.host.display())));
+            }
+        }
+        for name in &source.settings.secrets {
+            if std::env::var_os(name).is_none() {
+                return Err(refuse(format!("secret `{name}` is not set in the worker's environment")));
+            }
+        }
+        let pre = linker.instantiate_pre(component).map_err(|e| refuse(format!("{e:#}")))?;
+        let mut types = BTreeMap::new();
+        let ty = component.component_type();
+        for (name, ext) in ty.exports(linker.engine()) {
+            if let ComponentItem::ComponentFunc(f) = ext.ty {
+                let export = component.get_export_index(None, name).expect("listed export exists");
+                let params = f.params().map(|(n, t)| (n.to_owned(), t)).collect();
+                types.insert(name.to_owned(), ActivityType { export, params, result: f.results().next() });
+            }
+        }
+        Ok(ActivityPlugin { name: source.name.as_str().into(), sha256, pre, types, settings: source.settings.clone() })
+    }
+
+    /// The activity types this plugin exports.
+    pub fn activity_types(&self) -> impl Iterator<Item = &str> {
+        self.types.keys().map(String::as_str)
+    }
+
+    /// The plugin's own wall-clock limit per attempt, if any.
+    pub fn timeout(&self) -> Option<Duration> {
+        self.settings.timeout
+    }
+
+    fn wasi_ctx(&self, attempt: &Arc<Attempt>) -> Result<WasiCtx, String> {
+        let mut wasi = WasiCtx::builder();
+        for grant in &self.settings.dirs {
+            let perms = match grant.access {
+                DirAccess::ReadOnly => FsPerms::ReadOnly,
+                DirAccess::ReadWrite => FsPerms::ReadWrite,
+            };
+            wasi.preopened_dir(&grant.host, &grant.guest, perms)
+                .map_err(|e| format!("cannot open granted directory {}: {e:#}", grant.host.display()))?;
+        }
+        for (k, v) in &self.settings.env {
+            wasi.env(k, v);
+        }
+        for name in &self.settings.secrets {
+            if let Ok(value) = std::env::var(name) {
+                wasi.env(name, value);
+            }
+        }
+        let out = attempt.clone();
+        let err = attempt.clone();
+        wasi.stdout(LineLog::new(Arc::new(move |l: &str| out.log(LogLevel::Info, l))))
+            .stderr(LineLog::new(Arc::new(move |l: &str| err.log(LogLevel::Warn, l))));
+        Ok(wasi.build())
+    }
+
+    /// Runs one attempt of `activity_type` in a fresh instance.
+    pub async fn run(&self, activity_type: &str, args: &[serde_json::Value], attempt: Arc<Attempt>) -> AttemptOutcome {
+        let Some(at) = self.types.get(activity_type) else {
+            let known: Vec<&str> = self.activity_types().collect();
+            return AttemptOutcome::failed(
+                format!("plugin {} has no activity type `{activity_type}` (it exports: {})", self.name, known.join(", ")),
+                "NotFoundError",
+                true,
+            );
+        };
+        let params = match payload::args_to_vals(args, &at.params) {
+            Ok(p) => p,
+            Err(e) => {
+                return AttemptOutcome::failed(
+                    format!("plugin {}: activity `{activity_type}`: {e}", self.name),
+                    "InvalidArgument",
+                    true,
+                );
+            }
+        };
+        let wasi = match self.wasi_ctx(&attempt) {
+            Ok(w) => w,
+            Err(message) => return AttemptOutcome::failed(format!("plugin {}: {message}", self.name), "CapabilityError", false),
+        };
+        let mut limits = StoreLimitsBuilder::new().trap_on_grow_failure(true);
+        if let Some(mb) = self.settings.memory_mb {
+            limits = limits.memory_size((mb as usize) << 20);
+        }
+        let host = ActivityHost { wasi, table: ResourceTable::new(), limits: limits.build(), attempt: attempt.clone() };
+        let mut store = Store::new(self.pre.engine(), host);
+        store.limiter(|h| &mut h.limits);
+        // Yield to the executor every epoch tick: a CPU-bound guest then
+        // still honours timeouts and cancellation.
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_async_yield_and_update(1);
+        let results_len = usize::from(at.result.is_some());
+        let call = async {
+            let instance = self.pre.instantiate_async(&mut store).await?;
+            let func = instance
+                .get_func(&mut store, &at.export)
+                .ok_or_else(|| wasmtime::format_err!("the export vanished after instantiation"))?;
+            let mut results = vec![Val::Bool(false); results_len];
+            func.call_async(&mut store, &params, &mut results).await?;
+            Ok::<_, wasmtime::Error>(results)
+        };
+        let cancelled = attempt.cancelled.clone();
+        let watch_cancel = async {
+            while !cancelled.load(Ordering::Relaxed) {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            tokio::time::sleep(CANCEL_GRACE).await;
+        };
+        let limit = self.settings.timeout.unwrap_or(Duration::MAX);
+        let result = tokio::select! {
+            r = call => r,
+            _ = watch_cancel => return AttemptOutcome::Cancelled,
+            _ = tokio::time::sleep(limit) => {
+                return AttemptOutcome::failed(
+                    format!("plugin {}: activity `{activity_type}` ran past the plugin's timeout of {limit:?}", self.name),
+                    "TimeoutError",
+                    false,
+                );
+            }
+        };
+        if attempt.cancelled.load(Ordering::Relaxed) {
+            return AttemptOutcome::Cancelled;
+        }
+        match result {
+            Ok(results) => self.outcome(at, results),
+            Err(e) => AttemptOutcome::failed(
+                format!("plugin {}: activity `{activity_type}` {}", self.name, describe_failure(&e, self.settings.memory_mb)),
+                failure_type(&e),
+                false,
+            ),
+        }
+    }
+
+    fn outcome(&self, at: &ActivityType, results: Vec<Val>) -> AttemptOutcome {
+        let Some(result) = results.into_iter().next() else {
+            return AttemptOutcome::Completed(serde_json::Value::Null);
+        };
+        match (result, &at.result) {
+            (Val::Result(Ok(v)), Some(Type::Result(_))) => {
+                AttemptOutcome::Completed(v.map_or(serde_json::Value::Null, |v| payload::val_to_json(&v)))
+            }
+            (Val::Result(Err(e)), Some(Type::Result(_))) => {
+                let error = crate::workflow::application_error(e.as_deref());
+                let error_type = if error.error_type == "WorkflowError" { "ActivityError".into() } else { error.error_type };
+                AttemptOutcome::Failed {
+                    message: error.message,
+                    error_type,
+                    non_retryable: error.non_retryable,
+                    details: error.details,
+                }
+            }
+            (v, _) => AttemptOutcome::Completed(payload::val_to_json(&v)),
+        }
+    }
+}
+
+/// The failure type Temporal shows for a trap or limit.
+fn failure_type(e: &wasmtime::Error) -> &'static str {
+    match e.downcast_ref::<Trap>() {
+        Some(Trap::StackOverflow) => "StackOverflow",
+        Some(Trap::UnreachableCodeReached) => "GuestPanic",
+        Some(Trap::Interrupt) | Some(Trap::OutOfFuel) => "CpuLimitExceeded",
+        Some(_) => "GuestTrap",
+        None if format!("{e:#}").contains("memory") => "MemoryLimitExceeded",
+        None => "HostError",
+    }
+}
+
+fn describe_failure(e: &wasmtime::Error, memory_mb: Option<u64>) -> String {
+    let first = format!("{e:#}").lines().next().unwrap_or_default().to_owned();
+    match e.downcast_ref::<Trap>() {
+        Some(Trap::StackOverflow) => "overflowed its stack (unbounded recursion?)".into(),
+        Some(Trap::UnreachableCodeReached) => format!("panicked or hit `unreachable`: {first}"),
+        Some(t) => format!("trapped: {t}"),
+        None if first.contains("memory") && memory_mb.is_some() => {
+            format!("exceeded its memory limit of {} MiB: {first}", memory_mb.unwrap_or_default())
+        }
+        None => format!("failed: {first}"),
+    }
+}

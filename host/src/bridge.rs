@@ -1,0 +1,361 @@
+//! The activation → completion boundary: Temporal core's protos on one
+//! side, Caisson's workflow and activity runtimes on the other. Nothing
+//! else in the host translates protos.
+
+use crate::activity::AttemptOutcome;
+use crate::payload::{self, ENCODING_KEY, JSON_PLAIN};
+use crate::workflow::bindings::{self as wit, CancellationType, ParentClosePolicy};
+use crate::workflow::state::{Command, Job};
+use crate::workflow::{Activation, StartRequest};
+use prost_wkt_types::{Duration as ProtoDuration, Timestamp};
+use serde_json::Value as Json;
+use temporalio_common::protos::coresdk::activity_result::{ActivityExecutionResult, activity_resolution};
+use temporalio_common::protos::coresdk::child_workflow::{
+    self as child, ChildWorkflowCancellationType, child_workflow_result,
+};
+use temporalio_common::protos::coresdk::common::NamespacedWorkflowExecution;
+use temporalio_common::protos::coresdk::workflow_activation::{
+    WorkflowActivation, resolve_child_workflow_execution_start, workflow_activation_job::Variant as JobVariant,
+};
+use temporalio_common::protos::coresdk::workflow_commands::{
+    self as cmd, ActivityCancellationType, QueryResult, QuerySuccess, query_result, signal_external_workflow_execution,
+    workflow_command::Variant as CommandVariant,
+};
+use temporalio_common::protos::temporal::api::common::v1::{Payload, Payloads, RetryPolicy};
+use temporalio_common::protos::temporal::api::failure::v1::{ApplicationFailureInfo, Failure, failure::FailureInfo};
+
+/// A JSON text as a `json/plain` payload.
+pub fn json_payload(json: &str) -> Payload {
+    Payload {
+        metadata: [(ENCODING_KEY.to_owned(), JSON_PLAIN.to_vec())].into_iter().collect(),
+        data: json.as_bytes().to_vec(),
+        ..Default::default()
+    }
+}
+
+/// A payload as JSON, or why it is not `json/plain`.
+pub fn payload_json(p: &Payload) -> Result<Json, String> {
+    payload::decode_payload(p.metadata.get(ENCODING_KEY).map(Vec::as_slice), &p.data)
+}
+
+/// A payload as JSON text for the guest (`null` when undecodable is not
+/// an option: the error names the payload).
+fn payload_text(p: &Payload) -> Result<String, String> {
+    payload_json(p).map(|j| j.to_string())
+}
+
+fn payload_texts(ps: &[Payload]) -> Result<Vec<String>, String> {
+    ps.iter().map(payload_text).collect()
+}
+
+fn millis(ms: Option<u64>) -> Option<ProtoDuration> {
+    ms.map(|ms| ProtoDuration { seconds: (ms / 1000) as i64, nanos: ((ms % 1000) * 1_000_000) as i32 })
+}
+
+fn timestamp_ms(ts: &Option<Timestamp>) -> u64 {
+    ts.as_ref().map_or(0, |t| (t.seconds.max(0) as u64) * 1000 + (t.nanos.max(0) as u64) / 1_000_000)
+}
+
+/// An application failure proto.
+pub fn application_failure(message: &str, error_type: &str, non_retryable: bool, details: Option<&str>) -> Failure {
+    Failure {
+        message: message.to_owned(),
+        source: "caisson".into(),
+        failure_info: Some(FailureInfo::ApplicationFailureInfo(ApplicationFailureInfo {
+            r#type: error_type.to_owned(),
+            non_retryable,
+            details: details.map(|d| Payloads { payloads: vec![json_payload(d)] }),
+            ..Default::default()
+        })),
+        ..Default::default()
+    }
+}
+
+/// The innermost application failure, or what else ended the work.
+pub fn failure_to_wit(f: &Failure) -> wit::Failure {
+    let mut cur = f;
+    while let Some(cause) = cur.cause.as_deref() {
+        cur = cause;
+    }
+    match &cur.failure_info {
+        Some(FailureInfo::ApplicationFailureInfo(info)) => wit::Failure::Application(wit::ApplicationError {
+            message: cur.message.clone(),
+            error_type: info.r#type.clone(),
+            non_retryable: info.non_retryable,
+            details: info
+                .details
+                .as_ref()
+                .and_then(|d| d.payloads.first())
+                .and_then(|p| payload_text(p).ok()),
+        }),
+        Some(FailureInfo::TimeoutFailureInfo(info)) => {
+            let kind = match info.timeout_type {
+                1 => "start-to-close",
+                2 => "schedule-to-start",
+                3 => "schedule-to-close",
+                4 => "heartbeat",
+                _ => "unspecified",
+            };
+            wit::Failure::Timeout(kind.into())
+        }
+        Some(FailureInfo::CanceledFailureInfo(_)) => wit::Failure::Cancelled(cur.message.clone()),
+        _ => wit::Failure::Other(if cur.message.is_empty() { f.message.clone() } else { cur.message.clone() }),
+    }
+}
+
+/// What core's activation means for the runtime.
+#[derive(Debug)]
+pub enum Incoming {
+    /// Drop the run's instance; answer with an empty completion.
+    Evict {
+        /// Why core evicted it.
+        reason: String,
+    },
+    /// A new run (possibly a replay from the start), plus further jobs.
+    Start(StartRequest, Activation),
+    /// Jobs for a running workflow.
+    Continue(Activation),
+}
+
+/// Translates an activation. `Err` names the undecodable payload.
+pub fn incoming(act: &WorkflowActivation, namespace: &str, task_queue: &str) -> Result<Incoming, String> {
+    let mut activation = Activation { now_ms: timestamp_ms(&act.timestamp), is_replaying: act.is_replaying, jobs: vec![] };
+    let mut start = None;
+    for job in &act.jobs {
+        let Some(variant) = &job.variant else { continue };
+        let next = match variant {
+            JobVariant::RemoveFromCache(r) => {
+                return Ok(Incoming::Evict { reason: format!("{:?}: {}", r.reason(), r.message) });
+            }
+            JobVariant::InitializeWorkflow(init) => {
+                let args = init
+                    .arguments
+                    .iter()
+                    .enumerate()
+                    .map(|(i, p)| payload_json(p).map_err(|e| format!("workflow argument {i}: {e}")))
+                    .collect::<Result<Vec<_>, _>>()?;
+                start = Some(StartRequest {
+                    workflow_type: init.workflow_type.clone(),
+                    args,
+                    randomness_seed: init.randomness_seed,
+                    info: wit::WorkflowInfo {
+                        namespace: namespace.to_owned(),
+                        task_queue: task_queue.to_owned(),
+                        workflow_type: init.workflow_type.clone(),
+                        workflow_id: init.workflow_id.clone(),
+                        run_id: act.run_id.clone(),
+                        attempt: init.attempt.max(1) as u32,
+                        continued_from_run_id: Some(init.continued_from_execution_run_id.clone()).filter(|s| !s.is_empty()),
+                        parent_workflow_id: init.parent_workflow_info.as_ref().map(|p| p.workflow_id.clone()),
+                    },
+                });
+                continue;
+            }
+            JobVariant::FireTimer(t) => Job::FireTimer { seq: t.seq },
+            JobVariant::UpdateRandomSeed(s) => Job::UpdateRandomSeed { seed: s.randomness_seed },
+            JobVariant::QueryWorkflow(q) => Job::Query(wit::Query {
+                id: q.query_id.clone(),
+                name: q.query_type.clone(),
+                args: payload_texts(&q.arguments).map_err(|e| format!("query `{}`: {e}", q.query_type))?,
+            }),
+            JobVariant::CancelWorkflow(_) => Job::Cancel,
+            JobVariant::SignalWorkflow(s) => Job::Signal(wit::Signal {
+                name: s.signal_name.clone(),
+                args: payload_texts(&s.input).map_err(|e| format!("signal `{}`: {e}", s.signal_name))?,
+            }),
+            JobVariant::ResolveActivity(r) => {
+                let status = r.result.as_ref().and_then(|res| res.status.as_ref());
+                let outcome = match status {
+                    Some(activity_resolution::Status::Completed(ok)) => wit::Outcome::Completed(
+                        ok.result.as_ref().map_or(Ok("null".into()), payload_text).map_err(|e| format!("activity result: {e}"))?,
+                    ),
+                    Some(activity_resolution::Status::Failed(f)) => {
+                        wit::Outcome::Failed(f.failure.as_ref().map_or(wit::Failure::Other("activity failed".into()), failure_to_wit))
+                    }
+                    Some(activity_resolution::Status::Cancelled(c)) => wit::Outcome::Failed(wit::Failure::Cancelled(
+                        c.failure.as_ref().map_or_else(|| "activity cancelled".into(), |f| f.message.clone()),
+                    )),
+                    Some(activity_resolution::Status::Backoff(_)) | None => {
+                        wit::Outcome::Failed(wit::Failure::Other("activity resolved without a result".into()))
+                    }
+                };
+                Job::ResolveActivity { seq: r.seq, outcome }
+            }
+            JobVariant::NotifyHasPatch(p) => Job::NotifyHasPatch { patch_id: p.patch_id.clone() },
+            JobVariant::ResolveChildWorkflowExecutionStart(r) => match &r.status {
+                Some(resolve_child_workflow_execution_start::Status::Succeeded(_)) => Job::ChildStarted { seq: r.seq },
+                Some(resolve_child_workflow_execution_start::Status::Failed(f)) => Job::ChildStartFailed {
+                    seq: r.seq,
+                    failure: wit::Failure::Other(format!(
+                        "child workflow {} ({}) could not start: {:?}",
+                        f.workflow_id,
+                        f.workflow_type,
+                        f.cause()
+                    )),
+                },
+                Some(resolve_child_workflow_execution_start::Status::Cancelled(c)) => Job::ChildStartFailed {
+                    seq: r.seq,
+                    failure: wit::Failure::Cancelled(c.failure.as_ref().map_or_else(String::new, |f| f.message.clone())),
+                },
+                None => continue,
+            },
+            JobVariant::ResolveChildWorkflowExecution(r) => {
+                let status = r.result.as_ref().and_then(|res| res.status.as_ref());
+                let outcome = match status {
+                    Some(child_workflow_result::Status::Completed(ok)) => wit::Outcome::Completed(
+                        ok.result.as_ref().map_or(Ok("null".into()), payload_text).map_err(|e| format!("child result: {e}"))?,
+                    ),
+                    Some(child_workflow_result::Status::Failed(f)) => {
+                        wit::Outcome::Failed(f.failure.as_ref().map_or(wit::Failure::Other("child failed".into()), failure_to_wit))
+                    }
+                    Some(child_workflow_result::Status::Cancelled(c)) => wit::Outcome::Failed(wit::Failure::Cancelled(
+                        c.failure.as_ref().map_or_else(|| "child cancelled".into(), |f| f.message.clone()),
+                    )),
+                    None => wit::Outcome::Failed(wit::Failure::Other("child resolved without a result".into())),
+                };
+                Job::ResolveChild { seq: r.seq, outcome }
+            }
+            JobVariant::ResolveSignalExternalWorkflow(r) => {
+                Job::ResolveSignalExternal { seq: r.seq, failure: r.failure.as_ref().map(failure_to_wit) }
+            }
+            // Not issued by Caisson workflows: nothing to resolve.
+            JobVariant::ResolveRequestCancelExternalWorkflow(_)
+            | JobVariant::DoUpdate(_)
+            | JobVariant::ResolveNexusOperationStart(_)
+            | JobVariant::ResolveNexusOperation(_) => continue,
+        };
+        activation.jobs.push(next);
+    }
+    Ok(match start {
+        Some(request) => Incoming::Start(request, activation),
+        None => Incoming::Continue(activation),
+    })
+}
+
+fn retry_policy(p: &Option<wit::RetryPolicy>) -> Option<RetryPolicy> {
+    p.as_ref().map(|p| RetryPolicy {
+        initial_interval: millis(p.initial_interval_ms),
+        backoff_coefficient: p.backoff_coefficient.unwrap_or(0.0),
+        maximum_interval: millis(p.maximum_interval_ms),
+        maximum_attempts: p.maximum_attempts.map_or(0, |n| n as i32),
+        non_retryable_error_types: p.non_retryable_error_types.clone(),
+    })
+}
+
+fn payloads(args: &[String]) -> Vec<Payload> {
+    args.iter().map(|a| json_payload(a)).collect()
+}
+
+/// Translates commands for core. Work without an explicit task queue goes
+/// to the workflow's own `task_queue`.
+pub fn outgoing(commands: Vec<Command>, namespace: &str, task_queue: &str) -> Vec<CommandVariant> {
+    let queue = |q: Option<String>| q.filter(|q| !q.is_empty()).unwrap_or_else(|| task_queue.to_owned());
+    commands
+        .into_iter()
+        .map(|c| match c {
+            Command::ScheduleActivity { seq, options: o } => CommandVariant::ScheduleActivity(cmd::ScheduleActivity {
+                seq,
+                activity_id: o.activity_id.unwrap_or_else(|| seq.to_string()),
+                activity_type: o.activity_type,
+                task_queue: queue(o.task_queue),
+                arguments: payloads(&o.args),
+                schedule_to_close_timeout: millis(o.schedule_to_close_timeout_ms),
+                schedule_to_start_timeout: millis(o.schedule_to_start_timeout_ms),
+                start_to_close_timeout: millis(o.start_to_close_timeout_ms),
+                heartbeat_timeout: millis(o.heartbeat_timeout_ms),
+                retry_policy: retry_policy(&o.retry_policy),
+                cancellation_type: match o.cancellation_type {
+                    CancellationType::TryCancel => ActivityCancellationType::TryCancel,
+                    CancellationType::WaitCancellationCompleted => ActivityCancellationType::WaitCancellationCompleted,
+                    CancellationType::Abandon => ActivityCancellationType::Abandon,
+                } as i32,
+                ..Default::default()
+            }),
+            Command::StartTimer { seq, millis: ms } => {
+                CommandVariant::StartTimer(cmd::StartTimer { seq, start_to_fire_timeout: millis(Some(ms)) })
+            }
+            Command::CancelTimer { seq } => CommandVariant::CancelTimer(cmd::CancelTimer { seq }),
+            Command::RequestCancelActivity { seq } => CommandVariant::RequestCancelActivity(cmd::RequestCancelActivity { seq }),
+            Command::StartChild { seq, workflow_id, options: o } => {
+                CommandVariant::StartChildWorkflowExecution(cmd::StartChildWorkflowExecution {
+                    seq,
+                    namespace: namespace.to_owned(),
+                    workflow_id,
+                    workflow_type: o.workflow_type,
+                    task_queue: queue(o.task_queue),
+                    input: payloads(&o.args),
+                    workflow_execution_timeout: millis(o.execution_timeout_ms),
+                    workflow_run_timeout: millis(o.run_timeout_ms),
+                    retry_policy: retry_policy(&o.retry_policy),
+                    parent_close_policy: match o.parent_close_policy {
+                        ParentClosePolicy::Terminate => child::ParentClosePolicy::Terminate,
+                        ParentClosePolicy::Abandon => child::ParentClosePolicy::Abandon,
+                        ParentClosePolicy::RequestCancel => child::ParentClosePolicy::RequestCancel,
+                    } as i32,
+                    cancellation_type: match o.cancellation_type {
+                        CancellationType::TryCancel => ChildWorkflowCancellationType::TryCancel,
+                        CancellationType::WaitCancellationCompleted => ChildWorkflowCancellationType::WaitCancellationCompleted,
+                        CancellationType::Abandon => ChildWorkflowCancellationType::Abandon,
+                    } as i32,
+                    ..Default::default()
+                })
+            }
+            Command::CancelChild { seq } => CommandVariant::CancelChildWorkflowExecution(cmd::CancelChildWorkflowExecution {
+                child_workflow_seq: seq,
+                reason: "cancelled by the parent workflow".into(),
+            }),
+            Command::SignalExternal { seq, workflow_id, signal_name, args } => {
+                CommandVariant::SignalExternalWorkflowExecution(cmd::SignalExternalWorkflowExecution {
+                    seq,
+                    target: Some(signal_external_workflow_execution::Target::WorkflowExecution(NamespacedWorkflowExecution {
+                        namespace: namespace.to_owned(),
+                        workflow_id,
+                        run_id: String::new(),
+                    })),
+                    signal_name,
+                    args: payloads(&args),
+                    ..Default::default()
+                })
+            }
+            Command::CancelSignalExternal { seq } => CommandVariant::CancelSignalWorkflow(cmd::CancelSignalWorkflow { seq }),
+            Command::SetPatchMarker { patch_id, deprecated } => {
+                CommandVariant::SetPatchMarker(cmd::SetPatchMarker { patch_id, deprecated })
+            }
+            Command::RespondToQuery { query_id, answer } => CommandVariant::RespondToQuery(QueryResult {
+                query_id,
+                variant: Some(match answer {
+                    Ok(json) => query_result::Variant::Succeeded(QuerySuccess { response: Some(json_payload(&json)) }),
+                    Err(message) => query_result::Variant::Failed(Failure { message, ..Default::default() }),
+                }),
+            }),
+            Command::CompleteWorkflow { result } => {
+                CommandVariant::CompleteWorkflowExecution(cmd::CompleteWorkflowExecution { result: Some(json_payload(&result)) })
+            }
+            Command::FailWorkflow { message, error_type, non_retryable, details } => {
+                CommandVariant::FailWorkflowExecution(cmd::FailWorkflowExecution {
+                    failure: Some(application_failure(&message, &error_type, non_retryable, details.as_deref())),
+                })
+            }
+            Command::CancelWorkflow => CommandVariant::CancelWorkflowExecution(cmd::CancelWorkflowExecution { details: None }),
+            Command::ContinueAsNew { options } => {
+                CommandVariant::ContinueAsNewWorkflowExecution(cmd::ContinueAsNewWorkflowExecution {
+                    workflow_type: options.workflow_type.unwrap_or_default(),
+                    task_queue: queue(options.task_queue),
+                    arguments: payloads(&options.args),
+                    ..Default::default()
+                })
+            }
+        })
+        .collect()
+}
+
+/// An attempt's outcome as core's activity result.
+pub fn activity_result(outcome: AttemptOutcome) -> ActivityExecutionResult {
+    match outcome {
+        AttemptOutcome::Completed(json) => ActivityExecutionResult::ok(json_payload(&json.to_string())),
+        AttemptOutcome::Failed { message, error_type, non_retryable, details } => {
+            ActivityExecutionResult::fail(application_failure(&message, &error_type, non_retryable, details.as_deref()))
+        }
+        AttemptOutcome::Cancelled => ActivityExecutionResult::cancel_from_details(None),
+    }
+}

@@ -1,0 +1,322 @@
+//! The worker: connects to Temporal through sdk-core, polls workflow
+//! activations and activity tasks, and runs them on the plugins.
+
+use crate::activity::{Attempt, AttemptOutcome};
+use crate::bridge::{self, Incoming};
+use crate::manifest::{TemporalSettings, WorkerSettings};
+use crate::registry::Registry;
+use crate::workflow::WorkflowRun;
+use anyhow::Context as _;
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use temporalio_client::{ClientTlsOptions, Connection, ConnectionOptions, TlsOptions};
+use temporalio_common::protos::coresdk::activity_task::{ActivityTask, activity_task};
+use temporalio_common::protos::coresdk::workflow_activation::WorkflowActivation;
+use temporalio_common::protos::coresdk::workflow_completion::WorkflowActivationCompletion;
+use temporalio_common::protos::coresdk::{ActivityHeartbeat, ActivityTaskCompletion};
+use temporalio_common::protos::temporal::api::failure::v1::Failure;
+use temporalio_common::worker::WorkerTaskTypes;
+use temporalio_sdk_core::{CoreRuntime, PollError, RuntimeOptions, Url, Worker, WorkerConfig, WorkerVersioningStrategy, init_worker};
+
+/// Where to connect and which queue to poll, resolved from the manifest,
+/// the environment (`TEMPORAL_ADDRESS`, `TEMPORAL_NAMESPACE`,
+/// `TEMPORAL_API_KEY`) and defaults.
+#[derive(Debug, Clone)]
+pub struct Endpoint {
+    /// `host:port`.
+    pub address: String,
+    /// Namespace.
+    pub namespace: String,
+    /// Task queue.
+    pub task_queue: String,
+    /// API key, if any.
+    pub api_key: Option<String>,
+    /// TLS settings, if TLS is on.
+    pub tls: Option<crate::manifest::TlsSettings>,
+}
+
+impl Endpoint {
+    /// Manifest values first, then `TEMPORAL_*` variables, then defaults.
+    pub fn resolve(settings: &TemporalSettings) -> Self {
+        let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+        let api_key = settings.api_key.clone().or_else(|| env("TEMPORAL_API_KEY"));
+        let tls = settings.tls.clone().or_else(|| api_key.as_ref().map(|_| Default::default()));
+        Endpoint {
+            address: settings.address.clone().or_else(|| env("TEMPORAL_ADDRESS")).unwrap_or_else(|| "localhost:7233".into()),
+            namespace: settings.namespace.clone().or_else(|| env("TEMPORAL_NAMESPACE")).unwrap_or_else(|| "default".into()),
+            task_queue: settings.task_queue.clone().or_else(|| env("TEMPORAL_TASK_QUEUE")).unwrap_or_else(|| "caisson".into()),
+            api_key,
+            tls,
+        }
+    }
+
+    /// The URL sdk-core connects to.
+    pub fn url(&self) -> anyhow::Result<Url> {
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        let text = if self.address.contains("://") { self.address.clone() } else { format!("{scheme}://{}", self.address) };
+        Url::parse(&text).with_context(|| format!("invalid Temporal address `{}`", self.address))
+    }
+}
+
+/// Connects to the server.
+pub async fn connect(endpoint: &Endpoint) -> anyhow::Result<Connection> {
+    let identity = format!("{}@{}-caisson", std::process::id(), hostname());
+    let tls = match &endpoint.tls {
+        None => None,
+        Some(t) => {
+            let read = |p: &std::path::PathBuf| std::fs::read(p).with_context(|| format!("reading TLS file {}", p.display()));
+            let client = match (&t.client_cert, &t.client_key) {
+                (Some(cert), Some(key)) => {
+                    Some(ClientTlsOptions::builder().client_cert(read(cert)?).client_private_key(read(key)?).build())
+                }
+                (None, None) => None,
+                _ => anyhow::bail!("TLS needs both client_cert and client_key for mutual TLS, or neither"),
+            };
+            let ca = t.server_ca_cert.as_ref().map(read).transpose()?;
+            Some(
+                TlsOptions::builder()
+                    .maybe_server_root_ca_cert(ca)
+                    .maybe_domain(t.server_name.clone())
+                    .maybe_client_tls_options(client)
+                    .build(),
+            )
+        }
+    };
+    let options = ConnectionOptions::new(endpoint.url()?)
+        .identity(identity)
+        .maybe_api_key(endpoint.api_key.clone())
+        .maybe_tls_options(tls)
+        .build();
+    Connection::connect(options)
+        .await
+        .with_context(|| format!("cannot reach the Temporal server at {} (is it running? `caisson dev` starts one)", endpoint.address))
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname").map(|h| h.trim().to_owned()).unwrap_or_else(|_| "localhost".into())
+}
+
+/// Runs a worker until `shutdown` resolves, then drains and returns.
+pub async fn run(
+    registry: Arc<Registry>,
+    endpoint: Endpoint,
+    settings: WorkerSettings,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let runtime = CoreRuntime::new_assume_tokio(
+        RuntimeOptions::builder().heartbeat_interval(None).build().map_err(anyhow::Error::msg)?,
+    )?;
+    let connection = connect(&endpoint).await?;
+    let has_workflows = registry.workflow_types().next().is_some();
+    let has_activities = registry.activity_types().next().is_some();
+    anyhow::ensure!(has_workflows || has_activities, "no plugins to serve");
+    let config = WorkerConfig::builder()
+        .namespace(endpoint.namespace.clone())
+        .task_queue(endpoint.task_queue.clone())
+        .task_types(WorkerTaskTypes {
+            enable_workflows: has_workflows,
+            enable_local_activities: false,
+            enable_remote_activities: has_activities,
+            enable_nexus: false,
+        })
+        .versioning_strategy(WorkerVersioningStrategy::None { build_id: format!("caisson-{}", env!("CARGO_PKG_VERSION")) })
+        .max_cached_workflows(settings.max_cached_workflows)
+        .max_outstanding_workflow_tasks(settings.max_concurrent_workflow_tasks.max(2))
+        .max_outstanding_activities(settings.max_concurrent_activities.max(1))
+        .graceful_shutdown_period(settings.shutdown_grace)
+        .build()
+        .map_err(anyhow::Error::msg)?;
+    let worker = Arc::new(init_worker(&runtime, config, connection).context("starting the sdk-core worker")?);
+    worker.validate().await.with_context(|| format!("checking namespace `{}`", endpoint.namespace))?;
+    tracing::info!(
+        address = %endpoint.address,
+        namespace = %endpoint.namespace,
+        task_queue = %endpoint.task_queue,
+        workflows = ?registry.workflow_types().collect::<Vec<_>>(),
+        activities = ?registry.activity_types().collect::<Vec<_>>(),
+        "worker polling"
+    );
+
+    let workflows = tokio::spawn(workflow_loop(worker.clone(), registry.clone(), endpoint.clone()));
+    let activities = tokio::spawn(activity_loop(worker.clone(), registry.clone()));
+    shutdown.await;
+    tracing::info!("shutting down: finishing in-flight work");
+    worker.initiate_shutdown();
+    let (w, a) = tokio::join!(workflows, activities);
+    w.context("workflow loop panicked")??;
+    a.context("activity loop panicked")??;
+    if let Ok(worker) = Arc::try_unwrap(worker) {
+        worker.finalize_shutdown().await;
+    }
+    tracing::info!("worker stopped");
+    Ok(())
+}
+
+async fn workflow_loop(worker: Arc<Worker>, registry: Arc<Registry>, endpoint: Endpoint) -> anyhow::Result<()> {
+    let mut runs: HashMap<String, WorkflowRun> = HashMap::new();
+    loop {
+        let activation = match worker.poll_workflow_activation().await {
+            Ok(a) => a,
+            Err(PollError::ShutDown) => return Ok(()),
+            Err(e) => return Err(e).context("polling workflow activations"),
+        };
+        let completion = process_activation(&registry, &mut runs, activation, &endpoint);
+        let worker = worker.clone();
+        tokio::spawn(async move {
+            if let Err(e) = worker.complete_workflow_activation(completion).await {
+                tracing::error!("completing a workflow activation: {e}");
+            }
+        });
+    }
+}
+
+/// One activation in, exactly one completion out.
+pub fn process_activation(
+    registry: &Registry,
+    runs: &mut HashMap<String, WorkflowRun>,
+    activation: WorkflowActivation,
+    endpoint: &Endpoint,
+) -> WorkflowActivationCompletion {
+    let run_id = activation.run_id.clone();
+    let fail = |runs: &mut HashMap<String, WorkflowRun>, message: String| {
+        runs.remove(&run_id);
+        tracing::warn!(run_id = %run_id, "workflow task failed: {message}");
+        WorkflowActivationCompletion::fail(run_id.clone(), Failure { message, ..Default::default() }, None)
+    };
+    let incoming = match bridge::incoming(&activation, &endpoint.namespace, &endpoint.task_queue) {
+        Ok(i) => i,
+        Err(e) => return fail(runs, format!("malformed activation: {e}")),
+    };
+    let activation = match incoming {
+        Incoming::Evict { reason } => {
+            tracing::debug!(run_id = %run_id, "evicted: {reason}");
+            runs.remove(&run_id);
+            return WorkflowActivationCompletion::empty(run_id);
+        }
+        Incoming::Start(request, activation) => {
+            let Some(plugin) = registry.workflow(&request.workflow_type) else {
+                let known: Vec<&str> = registry.workflow_types().collect();
+                return fail(
+                    runs,
+                    format!("no plugin serves workflow type `{}` (this worker serves: {})", request.workflow_type, known.join(", ")),
+                );
+            };
+            match WorkflowRun::start(plugin.clone(), request) {
+                Ok(run) => {
+                    runs.insert(run_id.clone(), run);
+                }
+                Err(e) => return fail(runs, e.message),
+            }
+            activation
+        }
+        Incoming::Continue(activation) => activation,
+    };
+    let Some(run) = runs.get_mut(&run_id) else {
+        return fail(runs, "activation for a run this worker does not hold (it failed earlier)".into());
+    };
+    match run.activate(activation) {
+        Ok(commands) => WorkflowActivationCompletion::from_cmds(run_id, bridge::outgoing(commands, &endpoint.namespace, &endpoint.task_queue)),
+        Err(e) => fail(runs, e.message),
+    }
+}
+
+type Running = Arc<Mutex<HashMap<Vec<u8>, Arc<AtomicBool>>>>;
+
+async fn activity_loop(worker: Arc<Worker>, registry: Arc<Registry>) -> anyhow::Result<()> {
+    let running: Running = Arc::default();
+    loop {
+        let task = match worker.poll_activity_task().await {
+            Ok(t) => t,
+            Err(PollError::ShutDown) => return Ok(()),
+            Err(e) => return Err(e).context("polling activity tasks"),
+        };
+        let ActivityTask { task_token, variant } = task;
+        match variant {
+            Some(activity_task::Variant::Start(start)) => {
+                let cancelled = Arc::new(AtomicBool::new(false));
+                lock(&running).insert(task_token.clone(), cancelled.clone());
+                let (worker, registry, running) = (worker.clone(), registry.clone(), running.clone());
+                tokio::spawn(async move {
+                    let outcome = run_attempt(&worker, &registry, &task_token, start, cancelled).await;
+                    lock(&running).remove(&task_token);
+                    let completion = ActivityTaskCompletion { task_token, result: Some(bridge::activity_result(outcome)) };
+                    if let Err(e) = worker.complete_activity_task(completion).await {
+                        tracing::error!("completing an activity task: {e}");
+                    }
+                });
+            }
+            Some(activity_task::Variant::Cancel(cancel)) => {
+                if let Some(flag) = lock(&running).get(&task_token) {
+                    tracing::info!("activity cancellation requested ({:?})", cancel.reason());
+                    flag.store(true, Ordering::Relaxed);
+                }
+            }
+            None => {}
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+async fn run_attempt(
+    worker: &Arc<Worker>,
+    registry: &Registry,
+    task_token: &[u8],
+    start: temporalio_common::protos::coresdk::activity_task::Start,
+    cancelled: Arc<AtomicBool>,
+) -> AttemptOutcome {
+    let failed = |message: String, error_type: &str| AttemptOutcome::Failed {
+        message,
+        error_type: error_type.into(),
+        non_retryable: true,
+        details: None,
+    };
+    let Some(plugin) = registry.activity(&start.activity_type) else {
+        let known: Vec<&str> = registry.activity_types().collect();
+        return failed(
+            format!("no plugin serves activity type `{}` (this worker serves: {})", start.activity_type, known.join(", ")),
+            "NotFoundError",
+        );
+    };
+    let decoded: Result<Vec<serde_json::Value>, String> =
+        start.input.iter().enumerate().map(|(i, p)| bridge::payload_json(p).map_err(|e| format!("argument {i}: {e}"))).collect();
+    let args = match decoded {
+        Ok(a) => a,
+        Err(e) => return failed(format!("plugin {}: activity `{}`: {e}", plugin.name, start.activity_type), "InvalidArgument"),
+    };
+    let last_heartbeat_details = start.heartbeat_details.first().and_then(|p| bridge::payload_json(p).ok()).map(|j| j.to_string());
+    let ms = |d: &Option<prost_wkt_types::Duration>| d.as_ref().map(|d| (d.seconds.max(0) as u64) * 1000 + (d.nanos.max(0) as u64) / 1_000_000);
+    let execution = start.workflow_execution.clone().unwrap_or_default();
+    let heartbeat = {
+        let (worker, token) = (worker.clone(), task_token.to_vec());
+        Arc::new(move |details: Option<String>| {
+            worker.record_activity_heartbeat(ActivityHeartbeat {
+                task_token: token.clone(),
+                details: details.iter().map(|d| bridge::json_payload(d)).collect(),
+            });
+        })
+    };
+    let attempt = Arc::new(Attempt {
+        info: crate::activity::bindings::ActivityInfo {
+            activity_id: start.activity_id.clone(),
+            activity_type: start.activity_type.clone(),
+            task_queue: String::new(),
+            workflow_namespace: start.workflow_namespace.clone(),
+            workflow_type: start.workflow_type.clone(),
+            workflow_id: execution.workflow_id,
+            workflow_run_id: execution.run_id,
+            attempt: start.attempt,
+            start_to_close_timeout_ms: ms(&start.start_to_close_timeout),
+            heartbeat_timeout_ms: ms(&start.heartbeat_timeout),
+        },
+        last_heartbeat_details,
+        cancelled,
+        heartbeat,
+        plugin: plugin.name.clone(),
+    });
+    plugin.run(&start.activity_type, &args, attempt).await
+}

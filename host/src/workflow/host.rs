@@ -1,0 +1,220 @@
+//! The workflow context as host functions, and the replay-safe WASI
+//! stand-ins of the virtual determinism mode.
+
+use super::bindings::{self, caisson::workflow::context, Event, LogLevel, Outcome};
+use super::state::RunState;
+use crate::guest_log::LineLog;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::Poll;
+use std::time::Duration;
+use wasmtime::component::ResourceTable;
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+/// The store data of a workflow instance.
+pub struct WorkflowHost {
+    /// Shared with the driver, which applies jobs while the guest is suspended.
+    pub(crate) run: Arc<Mutex<RunState>>,
+    /// Plugin name, for log lines.
+    pub(crate) plugin: Arc<str>,
+    /// Set when `wait` returns: the driver's call hook then refills fuel,
+    /// so the budget is per activation, not per run.
+    pub(crate) refuel: bool,
+    wasi: WasiCtx,
+    table: ResourceTable,
+}
+
+impl WorkflowHost {
+    /// Store data for a run. `virtual_wasi` links clocks to workflow time
+    /// and randomness to the run's seeded generator.
+    pub fn new(run: Arc<Mutex<RunState>>, plugin: Arc<str>) -> Self {
+        let mut wasi = WasiCtx::builder();
+        wasi.wall_clock(WorkflowClock(run.clone()))
+            .monotonic_clock(WorkflowClock(run.clone()))
+            .secure_random(WorkflowRandom(run.clone()))
+            .insecure_random(WorkflowRandom(run.clone()))
+            .insecure_random_seed(0)
+            .stdout(replay_aware_log(&run, &plugin, LogLevel::Info))
+            .stderr(replay_aware_log(&run, &plugin, LogLevel::Warn));
+        WorkflowHost { run, plugin, refuel: false, wasi: wasi.build(), table: ResourceTable::new() }
+    }
+
+    fn state(&self) -> MutexGuard<'_, RunState> {
+        // A poisoned lock means a host panic mid-call; the state is still
+        // the best information there is.
+        self.run.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl WasiView for WorkflowHost {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}
+
+impl bindings::caisson::workflow::types::Host for WorkflowHost {}
+
+impl context::Host for WorkflowHost {
+    fn start_activity(&mut self, options: bindings::ActivityOptions) -> wasmtime::Result<u32> {
+        Ok(self.state().start_activity(options)?)
+    }
+
+    fn start_timer(&mut self, duration: u64) -> wasmtime::Result<u32> {
+        Ok(self.state().start_timer(duration)?)
+    }
+
+    fn start_child_workflow(&mut self, options: bindings::ChildWorkflowOptions) -> wasmtime::Result<u32> {
+        Ok(self.state().start_child(options)?)
+    }
+
+    fn signal_external_workflow(&mut self, workflow_id: String, signal_name: String, args: Vec<String>) -> wasmtime::Result<u32> {
+        Ok(self.state().signal_external(workflow_id, signal_name, args)?)
+    }
+
+    fn cancel(&mut self, handle: u32) -> wasmtime::Result<()> {
+        Ok(self.state().cancel(handle)?)
+    }
+
+    async fn wait(&mut self, handles: Vec<u32>) -> wasmtime::Result<Event> {
+        let run = self.run.clone();
+        // Pending suspends the guest's fiber; the driver polls again after
+        // it has applied the next activation's jobs.
+        let event = std::future::poll_fn(|_| {
+            let mut state = run.lock().unwrap_or_else(|e| e.into_inner());
+            let next = state.next_event(&handles);
+            state.waiting = matches!(next, Ok(None));
+            match next {
+                Ok(Some(event)) => Poll::Ready(Ok(event)),
+                Ok(None) => Poll::Pending,
+                Err(misuse) => Poll::Ready(Err(misuse)),
+            }
+        })
+        .await?;
+        self.refuel = true;
+        Ok(event)
+    }
+
+    fn poll(&mut self, handle: u32) -> wasmtime::Result<Option<Outcome>> {
+        Ok(self.state().poll(handle)?)
+    }
+
+    fn respond_query(&mut self, id: String, answer: Result<String, String>) -> wasmtime::Result<()> {
+        Ok(self.state().respond_query(&id, answer)?)
+    }
+
+    fn is_cancel_requested(&mut self) -> wasmtime::Result<bool> {
+        Ok(self.state().is_cancel_requested())
+    }
+
+    fn now_ms(&mut self) -> wasmtime::Result<u64> {
+        Ok(self.state().now_ms)
+    }
+
+    fn random_u64(&mut self) -> wasmtime::Result<u64> {
+        Ok(self.state().rng.next_u64())
+    }
+
+    fn patched(&mut self, patch_id: String) -> wasmtime::Result<bool> {
+        Ok(self.state().patched(&patch_id, false))
+    }
+
+    fn deprecate_patch(&mut self, patch_id: String) -> wasmtime::Result<()> {
+        self.state().patched(&patch_id, true);
+        Ok(())
+    }
+
+    fn info(&mut self) -> wasmtime::Result<bindings::WorkflowInfo> {
+        Ok(self.state().info.clone())
+    }
+
+    fn is_replaying(&mut self) -> wasmtime::Result<bool> {
+        Ok(self.state().is_replaying)
+    }
+
+    fn log(&mut self, level: LogLevel, message: String) -> wasmtime::Result<()> {
+        let state = self.state();
+        if !state.is_replaying {
+            log_line(level, &self.plugin, &state.info.workflow_id, &message);
+        }
+        Ok(())
+    }
+
+    async fn continue_as_new(&mut self, options: bindings::ContinueAsNewOptions) -> wasmtime::Result<()> {
+        {
+            let mut state = self.state();
+            state.continue_as_new(options)?;
+            state.waiting = true;
+        }
+        // Never returns: the run is over, and the driver drops the instance.
+        std::future::pending::<()>().await;
+        Ok(())
+    }
+}
+
+/// Guest output as log lines, dropped while replaying.
+fn replay_aware_log(run: &Arc<Mutex<RunState>>, plugin: &Arc<str>, level: LogLevel) -> LineLog {
+    let (run, plugin) = (run.clone(), plugin.clone());
+    LineLog::new(Arc::new(move |line: &str| {
+        let state = run.lock().unwrap_or_else(|e| e.into_inner());
+        if !state.is_replaying {
+            log_line(level, &plugin, &state.info.workflow_id, line);
+        }
+    }))
+}
+
+/// Emits one guest log line at its level.
+pub(crate) fn log_line(level: LogLevel, plugin: &str, workflow_id: &str, message: &str) {
+    match level {
+        LogLevel::Trace => tracing::trace!(target: "workflow", plugin, workflow_id, "{message}"),
+        LogLevel::Debug => tracing::debug!(target: "workflow", plugin, workflow_id, "{message}"),
+        LogLevel::Info => tracing::info!(target: "workflow", plugin, workflow_id, "{message}"),
+        LogLevel::Warn => tracing::warn!(target: "workflow", plugin, workflow_id, "{message}"),
+        LogLevel::Error => tracing::error!(target: "workflow", plugin, workflow_id, "{message}"),
+    }
+}
+
+/// `wasi:clocks` in virtual mode: workflow time from the activation.
+struct WorkflowClock(Arc<Mutex<RunState>>);
+
+impl WorkflowClock {
+    fn now_ms(&self) -> u64 {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).now_ms
+    }
+}
+
+impl wasmtime_wasi::HostWallClock for WorkflowClock {
+    fn resolution(&self) -> Duration {
+        Duration::from_millis(1)
+    }
+    fn now(&self) -> Duration {
+        Duration::from_millis(self.now_ms())
+    }
+}
+
+impl wasmtime_wasi::HostMonotonicClock for WorkflowClock {
+    fn resolution(&self) -> u64 {
+        1_000_000
+    }
+    fn now(&self) -> u64 {
+        self.now_ms().saturating_mul(1_000_000)
+    }
+}
+
+/// `wasi:random` in virtual mode: the run's seeded generator.
+struct WorkflowRandom(Arc<Mutex<RunState>>);
+
+impl rand_core::TryRng for WorkflowRandom {
+    type Error = std::convert::Infallible;
+    fn try_next_u32(&mut self) -> Result<u32, Self::Error> {
+        Ok(self.try_next_u64()? as u32)
+    }
+    fn try_next_u64(&mut self) -> Result<u64, Self::Error> {
+        Ok(self.0.lock().unwrap_or_else(|e| e.into_inner()).rng.next_u64())
+    }
+    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Self::Error> {
+        for chunk in dst.chunks_mut(8) {
+            let bytes = self.try_next_u64()?.to_le_bytes();
+            chunk.copy_from_slice(&bytes[..chunk.len()]);
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,418 @@
+//! The workflow runtime: activations in, commands out.
+//!
+//! Each running workflow is one component instance whose exported
+//! function runs on a wasmtime fiber. The guest calls `wait` when it needs
+//! history to move on; the host suspends the fiber there and reports the
+//! commands issued so far. The next activation's jobs are applied to the
+//! run's [`state::RunState`] and the fiber is resumed. This module knows
+//! nothing of Temporal's protos: [`crate::bridge`] translates.
+
+pub mod bindings;
+mod host;
+pub mod state;
+
+use crate::payload::{self, ArgsError};
+use crate::plugin::{PluginError, PluginSource};
+use bindings::WorkflowInfo;
+pub use host::WorkflowHost;
+use state::{Command, GuestMisuse, Job, RunState};
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Waker};
+use wasmtime::component::types::{ComponentItem, Type};
+use wasmtime::component::{Component, ComponentExportIndex, HasSelf, Instance, InstancePre, Linker, Val};
+use wasmtime::{CallHook, Engine, Store, Trap};
+
+/// Fuel per activation when the manifest sets none: about a second of
+/// guest computation, far more than deciding the next commands needs.
+pub const DEFAULT_FUEL: u64 = 2_000_000_000;
+/// Wall-clock backstop per activation, in epoch ticks (see [`crate::engine::EPOCH_TICK`]).
+pub const DEFAULT_DEADLINE_TICKS: u64 = 500;
+
+/// Builds the linker for workflows: the workflow context, harmless WASI
+/// (stdio, streams, exit) and the replay-safe stand-ins for clocks,
+/// randomness, files (none) and sockets (all refused) that virtual mode
+/// uses. Strict-mode plugins were refused at load if they import any of
+/// the latter, so linking them here gives them nothing.
+pub fn workflow_linker(engine: &Engine) -> wasmtime::Result<Linker<WorkflowHost>> {
+    let mut linker = Linker::new(engine);
+    bindings::Imports::add_to_linker::<_, HasSelf<_>>(&mut linker, |h| h)?;
+    wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+    Ok(linker)
+}
+
+/// A workflow type: one exported function.
+#[derive(Debug, Clone)]
+struct WorkflowType {
+    export: ComponentExportIndex,
+    params: Vec<(String, Type)>,
+    result: Option<Type>,
+}
+
+/// A loaded workflow plugin, ready to instantiate runs in microseconds.
+pub struct WorkflowPlugin {
+    /// Plugin name (file stem).
+    pub name: Arc<str>,
+    /// SHA-256 of the component: its version.
+    pub sha256: String,
+    pre: InstancePre<WorkflowHost>,
+    types: BTreeMap<String, WorkflowType>,
+    query_handler: Option<ComponentExportIndex>,
+    fuel: u64,
+    deadline_ticks: u64,
+}
+
+impl std::fmt::Debug for WorkflowPlugin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WorkflowPlugin").field("name", &self.name).field("types", &self.types.keys()).finish()
+    }
+}
+
+impl WorkflowPlugin {
+    /// Pre-links a compiled workflow component.
+    pub fn new(
+        source: &PluginSource,
+        component: &Component,
+        sha256: String,
+        linker: &Linker<WorkflowHost>,
+    ) -> Result<Self, PluginError> {
+        if let Some(refusal) = source.refusal() {
+            return Err(refusal);
+        }
+        let engine = linker.engine();
+        let link_error = |e: wasmtime::Error| PluginError::Refused { path: source.path.clone(), message: format!("{e:#}") };
+        let pre = linker.instantiate_pre(component).map_err(link_error)?;
+        let mut types = BTreeMap::new();
+        let mut query_handler = None;
+        let ty = component.component_type();
+        for (name, ext) in ty.exports(engine) {
+            match ext.ty {
+                ComponentItem::ComponentFunc(f) => {
+                    let export = component.get_export_index(None, name).expect("listed export exists");
+                    let params = f.params().map(|(n, t)| (n.to_owned(), t)).collect();
+                    types.insert(name.to_owned(), WorkflowType { export, params, result: f.results().next() });
+                }
+                ComponentItem::ComponentInstance(_) if name.starts_with("caisson:workflow/queries@") => {
+                    let iface = component.get_export_index(None, name).expect("listed export exists");
+                    query_handler = component.get_export_index(Some(&iface), "handle");
+                }
+                _ => {}
+            }
+        }
+        Ok(WorkflowPlugin {
+            name: source.name.as_str().into(),
+            sha256,
+            pre,
+            types,
+            query_handler,
+            fuel: source.settings.fuel.unwrap_or(DEFAULT_FUEL),
+            deadline_ticks: source
+                .settings
+                .timeout
+                .map_or(DEFAULT_DEADLINE_TICKS, |t| (t.as_millis() / crate::engine::EPOCH_TICK.as_millis()).max(1) as u64),
+        })
+    }
+
+    /// The workflow types this plugin exports.
+    pub fn workflow_types(&self) -> impl Iterator<Item = &str> {
+        self.types.keys().map(String::as_str)
+    }
+}
+
+/// An activation in Caisson's terms.
+#[derive(Debug, Clone, Default)]
+pub struct Activation {
+    /// Workflow time, ms since the epoch.
+    pub now_ms: u64,
+    /// True while replaying history.
+    pub is_replaying: bool,
+    /// What happened, in core's order.
+    pub jobs: Vec<Job>,
+}
+
+/// Why a workflow task failed (the workflow itself goes on; Temporal
+/// retries the task). Always names the plugin.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct TaskFailure {
+    /// One line naming the plugin and the cause.
+    pub message: String,
+}
+
+/// What a run started with.
+#[derive(Debug, Clone)]
+pub struct StartRequest {
+    /// The workflow type (export name).
+    pub workflow_type: String,
+    /// Arguments as JSON.
+    pub args: Vec<serde_json::Value>,
+    /// Facts about the run.
+    pub info: WorkflowInfo,
+    /// Temporal's randomness seed.
+    pub randomness_seed: u64,
+}
+
+type MainCall = Pin<Box<dyn Future<Output = (Store<WorkflowHost>, wasmtime::Result<(Instance, Vec<Val>)>)> + Send>>;
+
+enum Phase {
+    /// The workflow function is running (suspended in `wait` between activations).
+    Running(MainCall),
+    /// The workflow function returned; the instance answers late queries.
+    Returned { store: Store<WorkflowHost>, instance: Instance },
+    /// Trapped or closed: nothing more runs in this instance.
+    Dead,
+}
+
+/// One running workflow: its instance and its state.
+pub struct WorkflowRun {
+    plugin: Arc<WorkflowPlugin>,
+    state: Arc<Mutex<RunState>>,
+    phase: Phase,
+    workflow_type: WorkflowType,
+}
+
+impl std::fmt::Debug for WorkflowRun {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WorkflowRun").field("plugin", &self.plugin.name).finish()
+    }
+}
+
+impl WorkflowRun {
+    /// Prepares a run; the guest starts on the first [`WorkflowRun::activate`].
+    pub fn start(plugin: Arc<WorkflowPlugin>, request: StartRequest) -> Result<Self, TaskFailure> {
+        let fail = |message: String| TaskFailure { message: format!("plugin {}: {message}", plugin.name) };
+        let Some(wt) = plugin.types.get(&request.workflow_type).cloned() else {
+            let known: Vec<&str> = plugin.workflow_types().collect();
+            return Err(fail(format!("no workflow type `{}` (it exports: {})", request.workflow_type, known.join(", "))));
+        };
+        let params = payload::args_to_vals(&request.args, &wt.params)
+            .map_err(|e: ArgsError| fail(format!("workflow `{}`: {e}", request.workflow_type)))?;
+        let state = Arc::new(Mutex::new(RunState::new(request.info, request.randomness_seed)));
+        let mut store = Store::new(plugin.pre.engine(), WorkflowHost::new(state.clone(), plugin.name.clone()));
+        let (fuel, ticks) = (plugin.fuel, plugin.deadline_ticks);
+        store.set_fuel(fuel).map_err(|e| fail(format!("{e:#}")))?;
+        store.set_epoch_deadline(ticks);
+        // Each time `wait` returns, the guest starts on a new activation:
+        // give it a fresh budget.
+        store.call_hook(move |mut store, hook| {
+            if matches!(hook, CallHook::ReturningFromHost) && store.data().refuel {
+                store.data_mut().refuel = false;
+                store.set_fuel(fuel)?;
+                store.set_epoch_deadline(ticks);
+            }
+            Ok(())
+        });
+        let pre = plugin.pre.clone();
+        let export = wt.export;
+        let results_len = usize::from(wt.result.is_some());
+        let main: MainCall = Box::pin(async move {
+            let outcome = async {
+                let instance = pre.instantiate_async(&mut store).await?;
+                let func = instance
+                    .get_func(&mut store, &export)
+                    .ok_or_else(|| wasmtime::format_err!("the export vanished after instantiation"))?;
+                let mut results = vec![Val::Bool(false); results_len];
+                func.call_async(&mut store, &params, &mut results).await?;
+                Ok((instance, results))
+            }
+            .await;
+            (store, outcome)
+        });
+        Ok(WorkflowRun { plugin, state, phase: Phase::Running(main), workflow_type: wt })
+    }
+
+    /// The plugin running this workflow.
+    pub fn plugin(&self) -> &Arc<WorkflowPlugin> {
+        &self.plugin
+    }
+
+    /// Applies an activation and runs the guest until it waits or returns.
+    /// Returns the commands for Temporal, or a task failure.
+    pub fn activate(&mut self, activation: Activation) -> Result<Vec<Command>, TaskFailure> {
+        let query_only = !activation.jobs.is_empty() && activation.jobs.iter().all(|j| matches!(j, Job::Query(_)));
+        {
+            let mut state = self.lock();
+            state.now_ms = activation.now_ms;
+            state.is_replaying = activation.is_replaying;
+            for job in activation.jobs {
+                state.apply(job);
+            }
+        }
+        if let Phase::Running(main) = &mut self.phase {
+            match main.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+                Poll::Pending => {
+                    if !self.lock().waiting {
+                        self.phase = Phase::Dead;
+                        return Err(self.fail(
+                            "the workflow blocked outside `wait` (on a WASI clock, stream or socket?); \
+                             use context timers and activities instead"
+                                .into(),
+                        ));
+                    }
+                }
+                Poll::Ready((store, Ok((instance, results)))) => {
+                    let command = self.completion(results);
+                    self.lock().finish(command);
+                    self.phase = Phase::Returned { store, instance };
+                }
+                Poll::Ready((_, Err(e))) => {
+                    self.phase = Phase::Dead;
+                    return Err(self.fail(describe_trap(&e, self.plugin.fuel)));
+                }
+            }
+        }
+        let late_queries = self.lock().take_undelivered_queries();
+        for query in late_queries {
+            let answer = self.answer_late_query(&query);
+            let mut state = self.lock();
+            state.open_queries_push(query);
+            state.respond_query_unchecked(answer);
+        }
+        let commands = self.lock().take_commands();
+        if query_only && commands.iter().any(|c| !matches!(c, Command::RespondToQuery { .. })) {
+            return Err(self.fail("changed workflow state while answering a query".into()));
+        }
+        Ok(commands)
+    }
+
+    /// Answers a query that arrived after the workflow function returned,
+    /// through the plugin's `caisson:workflow/queries` export.
+    fn answer_late_query(&mut self, query: &bindings::Query) -> Result<String, String> {
+        let Phase::Returned { store, instance } = &mut self.phase else {
+            return Err(format!("workflow of plugin {} is not running; query `{}` cannot be answered", self.plugin.name, query.name));
+        };
+        let Some(index) = &self.plugin.query_handler else {
+            return Err(format!(
+                "the workflow has returned and plugin {} exports no caisson:workflow/queries handler for query `{}`",
+                self.plugin.name, query.name
+            ));
+        };
+        let Some(func) = instance.get_func(&mut *store, index) else {
+            return Err("query handler export missing".into());
+        };
+        let params = [
+            Val::String(query.name.clone()),
+            Val::List(query.args.iter().map(|a| Val::String(a.clone())).collect()),
+        ];
+        let mut results = [Val::Bool(false)];
+        let polled = {
+            let mut call = std::pin::pin!(func.call_async(&mut *store, &params, &mut results));
+            call.as_mut().poll(&mut Context::from_waker(Waker::noop()))
+        };
+        match polled {
+            Poll::Ready(Ok(())) => {}
+            Poll::Ready(Err(e)) => {
+                return Err(format!("query handler of plugin {} failed: {}", self.plugin.name, describe_trap(&e, self.plugin.fuel)));
+            }
+            Poll::Pending => return Err(format!("query handler of plugin {} blocked", self.plugin.name)),
+        }
+        match &results[0] {
+            Val::Result(Ok(Some(v))) => match &**v {
+                Val::String(json) => Ok(json.clone()),
+                other => Ok(payload::val_to_json(other).to_string()),
+            },
+            Val::Result(Err(Some(e))) => match &**e {
+                Val::String(msg) => Err(msg.clone()),
+                other => Err(payload::val_to_json(other).to_string()),
+            },
+            other => Err(format!("query handler returned {other:?}")),
+        }
+    }
+
+    /// The command that closes the run, from the workflow function's result.
+    fn completion(&self, results: Vec<Val>) -> Command {
+        let Some(result) = results.into_iter().next() else {
+            return Command::CompleteWorkflow { result: "null".into() };
+        };
+        match (result, &self.workflow_type.result) {
+            (Val::Result(Ok(v)), Some(Type::Result(_))) => Command::CompleteWorkflow {
+                result: v.map_or(serde_json::Value::Null, |v| payload::val_to_json(&v)).to_string(),
+            },
+            (Val::Result(Err(e)), Some(Type::Result(_))) => {
+                let error = application_error(e.as_deref());
+                if self.lock().is_cancel_requested() && error.error_type == "CancelledError" {
+                    Command::CancelWorkflow
+                } else {
+                    Command::FailWorkflow {
+                        message: error.message,
+                        error_type: error.error_type,
+                        non_retryable: error.non_retryable,
+                        details: error.details,
+                    }
+                }
+            }
+            (v, _) => Command::CompleteWorkflow { result: payload::val_to_json(&v).to_string() },
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, RunState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn fail(&self, message: String) -> TaskFailure {
+        let wf = self.lock().info.workflow_id.clone();
+        TaskFailure { message: format!("plugin {} (workflow {wf}): {message}", self.plugin.name) }
+    }
+}
+
+/// An application error read from whatever error value a workflow
+/// returned: the `application-error` record, any record with a
+/// `message`, a string, or anything else as JSON.
+pub fn application_error(value: Option<&Val>) -> bindings::ApplicationError {
+    let mut error = bindings::ApplicationError {
+        message: String::new(),
+        error_type: "WorkflowError".into(),
+        non_retryable: false,
+        details: None,
+    };
+    match value {
+        Some(Val::Record(fields)) if fields.iter().any(|(k, _)| k == "message") => {
+            for (k, v) in fields {
+                match (k.as_str(), v) {
+                    ("message", Val::String(s)) => error.message = s.clone(),
+                    ("error-type", Val::String(s)) if !s.is_empty() => error.error_type = s.clone(),
+                    ("non-retryable", Val::Bool(b)) => error.non_retryable = *b,
+                    ("details", Val::Option(Some(d))) => {
+                        error.details = Some(match &**d {
+                            Val::String(s) => s.clone(),
+                            other => payload::val_to_json(other).to_string(),
+                        })
+                    }
+                    _ => {}
+                }
+            }
+        }
+        Some(Val::String(s)) => error.message = s.clone(),
+        Some(Val::Enum(s)) | Some(Val::Variant(s, None)) => {
+            error.message = s.clone();
+            error.error_type = s.clone();
+        }
+        Some(other) => error.message = payload::val_to_json(other).to_string(),
+        None => error.message = "the workflow returned an error".into(),
+    }
+    error
+}
+
+/// One line saying why a guest stopped.
+pub fn describe_trap(e: &wasmtime::Error, fuel: u64) -> String {
+    if let Some(misuse) = e.downcast_ref::<GuestMisuse>() {
+        return format!("misused the workflow context: {misuse}");
+    }
+    match e.downcast_ref::<Trap>() {
+        Some(Trap::OutOfFuel) => format!(
+            "ran out of fuel ({fuel} units in one activation): an infinite loop? Raise `fuel` in the plugin's manifest if the work is real"
+        ),
+        Some(Trap::Interrupt) => "ran past its wall-clock deadline for one activation (an infinite loop?)".into(),
+        Some(Trap::StackOverflow) => "overflowed its stack (unbounded recursion?)".into(),
+        Some(Trap::UnreachableCodeReached) => format!("trapped (a panic in the guest?): {}", root_message(e)),
+        Some(trap) => format!("trapped: {trap}"),
+        None => format!("failed: {}", root_message(e)),
+    }
+}
+
+fn root_message(e: &wasmtime::Error) -> String {
+    let text = format!("{e:#}");
+    text.lines().next().unwrap_or_default().to_owned()
+}
