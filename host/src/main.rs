@@ -90,6 +90,7 @@ fn main() -> ExitCode {
             tracing_subscriber::EnvFilter::try_from_env("CAISSON_LOG").unwrap_or_else(|_| "info,temporalio_sdk_core=warn,temporalio_client=warn".into()),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false)
         .init();
     let cli = Cli::parse();

@@ -406,13 +406,16 @@ pub fn describe_trap(e: &wasmtime::Error, fuel: u64) -> String {
         ),
         Some(Trap::Interrupt) => "ran past its wall-clock deadline for one activation (an infinite loop?)".into(),
         Some(Trap::StackOverflow) => "overflowed its stack (unbounded recursion?)".into(),
-        Some(Trap::UnreachableCodeReached) => format!("trapped (a panic in the guest?): {}", root_message(e)),
-        Some(trap) => format!("trapped: {trap}"),
-        None => format!("failed: {}", root_message(e)),
+        Some(Trap::UnreachableCodeReached) => format!("panicked (wasm `unreachable` executed{})", innermost_frame(e)),
+        Some(trap) => format!("trapped: {trap}{}", innermost_frame(e)),
+        None => format!("failed: {}", e.root_cause()),
     }
 }
 
-fn root_message(e: &wasmtime::Error) -> String {
-    let text = format!("{e:#}");
-    text.lines().next().unwrap_or_default().to_owned()
+/// ` in FUNCTION`, from the wasm backtrace, when there is one.
+fn innermost_frame(e: &wasmtime::Error) -> String {
+    e.downcast_ref::<wasmtime::WasmBacktrace>()
+        .and_then(|bt| bt.frames().iter().find_map(|f| f.func_name().map(str::to_owned)))
+        .map(|name| format!(" in {name}"))
+        .unwrap_or_default()
 }

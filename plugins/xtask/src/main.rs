@@ -103,6 +103,7 @@ struct RustPlugin {
     name: String,
     dir: PathBuf,
     target: String,
+    variants: Vec<Variant>,
 }
 
 #[derive(serde::Deserialize)]
@@ -121,6 +122,16 @@ struct Metadata {
 #[derive(serde::Deserialize)]
 struct CaissonMetadata {
     target: String,
+    /// Extra builds of the same crate with features on, under other names
+    /// (e.g. a "v2" of a workflow, for versioning tests).
+    #[serde(default)]
+    variant: Vec<Variant>,
+}
+
+#[derive(serde::Deserialize, Clone)]
+struct Variant {
+    name: String,
+    features: Vec<String>,
 }
 
 fn rust_plugins(root: &Path) -> Result<Vec<RustPlugin>> {
@@ -130,13 +141,12 @@ fn rust_plugins(root: &Path) -> Result<Vec<RustPlugin>> {
         let text = std::fs::read_to_string(&manifest_path)?;
         let manifest: CargoManifest = toml::from_str(&text)
             .with_context(|| format!("reading {}", manifest_path.display()))?;
-        let Some(target) = manifest.package.metadata.and_then(|m| m.caisson).map(|c| c.target) else {
-            bail!(
-                "{} lacks `[package.metadata.caisson] target = \"wasm32-unknown-unknown\"` (workflows) or \"wasm32-wasip2\" (activities)",
-                manifest_path.display()
-            );
+        // Crates without `[package.metadata.caisson]` are guest libraries
+        // (like caisson-guest), built as dependencies of the plugins.
+        let Some(meta) = manifest.package.metadata.and_then(|m| m.caisson) else {
+            continue;
         };
-        plugins.push(RustPlugin { name: manifest.package.name, dir, target });
+        plugins.push(RustPlugin { name: manifest.package.name, dir, target: meta.target, variants: meta.variant });
     }
     Ok(plugins)
 }
@@ -179,6 +189,25 @@ fn build_rust(root: &Path, plugins: &[RustPlugin], out: &Path) -> Result<()> {
     targets.dedup();
     let toolchain = guest_toolchain(&targets)?;
     let target_dir = guest_target_dir(root, toolchain);
+    // Variants first: the plain build below leaves the default artifact.
+    for p in plugins {
+        for v in &p.variants {
+            let mut cmd = Command::new("cargo");
+            cmd.current_dir(root.join("plugins/rust"))
+                .args(["build", "--release", "--target", &p.target, "-p", &p.name])
+                .arg("--features")
+                .arg(v.features.iter().map(|f| format!("{}/{f}", p.name)).collect::<Vec<_>>().join(","))
+                .arg("--target-dir")
+                .arg(&target_dir);
+            if toolchain == GuestToolchain::Debian {
+                debian_toolchain(&mut cmd, &p.target)?;
+            }
+            eprintln!("building variant {} of {} (features {:?})", v.name, p.name, v.features);
+            run(&mut cmd)?;
+            let bytes = std::fs::read(artifact_path(&target_dir, p))?;
+            write_plugin(out, &v.name, &componentize(&p.name, bytes)?, &p.dir)?;
+        }
+    }
     for target in &targets {
         let mut cmd = Command::new("cargo");
         cmd.current_dir(root.join("plugins/rust"))
@@ -195,24 +224,28 @@ fn build_rust(root: &Path, plugins: &[RustPlugin], out: &Path) -> Result<()> {
         run(&mut cmd)?;
     }
     for p in plugins {
-        let artifact = target_dir
-            .join(&p.target)
-            .join("release")
-            .join(format!("{}.wasm", p.name.replace('-', "_")));
+        let artifact = artifact_path(&target_dir, p);
         let bytes = std::fs::read(&artifact).with_context(|| format!("reading {}", artifact.display()))?;
-        let component = if wasmparser_is_component(&bytes) {
-            bytes
-        } else {
-            wit_component::ComponentEncoder::default()
-                .module(&bytes)
-                .with_context(|| format!("{}: reading the core module's component-type section", p.name))?
-                .validate(true)
-                .encode()
-                .with_context(|| format!("{}: wrapping the core module into a component", p.name))?
-        };
-        write_plugin(out, &p.name, &component, &p.dir)?;
+        write_plugin(out, &p.name, &componentize(&p.name, bytes)?, &p.dir)?;
     }
     Ok(())
+}
+
+fn artifact_path(target_dir: &Path, p: &RustPlugin) -> PathBuf {
+    target_dir.join(&p.target).join("release").join(format!("{}.wasm", p.name.replace('-', "_")))
+}
+
+/// A component as is; a core module wrapped into one.
+fn componentize(name: &str, bytes: Vec<u8>) -> Result<Vec<u8>> {
+    if wasmparser_is_component(&bytes) {
+        return Ok(bytes);
+    }
+    wit_component::ComponentEncoder::default()
+        .module(&bytes)
+        .with_context(|| format!("{name}: reading the core module's component-type section"))?
+        .validate(true)
+        .encode()
+        .with_context(|| format!("{name}: wrapping the core module into a component"))
 }
 
 /// True for a component (layer 1), false for a core module.

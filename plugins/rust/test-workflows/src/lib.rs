@@ -1,0 +1,231 @@
+//! Workflows that exercise every feature of the workflow context. The
+//! host's integration tests start them with the Temporal CLI and the
+//! Python SDK.
+
+wit_bindgen::generate!({
+    world: "caisson-plugins:test-workflows/test-workflows",
+    path: ["../../../wit/workflow", "wit"],
+    with: {
+        "caisson:workflow/types@0.1.0": caisson_guest::workflow::bindings::caisson::workflow::types,
+        "caisson:workflow/context@0.1.0": caisson_guest::workflow::bindings::caisson::workflow::context,
+    },
+    generate_all,
+});
+
+use caisson_guest::workflow::{self as wf, Duration, RetryPolicy, StepError};
+use std::cell::RefCell;
+use std::rc::Rc;
+
+struct TestWorkflows;
+
+fn echo(value: &str) -> Result<String, StepError> {
+    wf::activity("echo").arg(value).start_to_close(Duration::from_secs(10)).call()
+}
+
+impl Guest for TestWorkflows {
+    fn run_activity(spec: ActivitySpec) -> Result<String, ApplicationError> {
+        let mut call = wf::activity(&spec.activity_type);
+        for arg in &spec.args {
+            let value: serde_json::Value = serde_json::from_str(arg).map_err(|e| wf::fatal("BadSpec", e.to_string()))?;
+            call = call.arg(&value);
+        }
+        if let Some(q) = &spec.task_queue {
+            call = call.task_queue(q);
+        }
+        if let Some(ms) = spec.start_to_close_ms {
+            call = call.start_to_close(Duration::from_millis(ms));
+        }
+        if let Some(ms) = spec.schedule_to_close_ms {
+            call = call.schedule_to_close(Duration::from_millis(ms));
+        }
+        if let Some(ms) = spec.heartbeat_timeout_ms {
+            call = call.heartbeat_timeout(Duration::from_millis(ms));
+        }
+        if let Some(r) = &spec.retry {
+            let types: Vec<&str> = r.non_retryable.iter().map(String::as_str).collect();
+            call = call.retry(
+                RetryPolicy::default()
+                    .initial_interval(Duration::from_millis(r.initial_interval_ms))
+                    .backoff_coefficient(r.backoff_coefficient)
+                    .maximum_interval(Duration::from_millis(r.maximum_interval_ms))
+                    .maximum_attempts(r.maximum_attempts)
+                    .non_retryable(&types),
+            );
+        }
+        Ok(call.start().join_json()?)
+    }
+
+    fn sleep(ms: u64) -> String {
+        match wf::sleep(Duration::from_millis(ms)) {
+            Ok(()) => format!("slept {ms} ms"),
+            Err(e) => format!("sleep failed: {e:?}"),
+        }
+    }
+
+    fn expense_approval(request: Expense) -> Result<ExpenseStatus, ApplicationError> {
+        let status = Rc::new(RefCell::new((ExpenseState::Pending, None::<String>)));
+        let view = status.clone();
+        let describe = move |_: &[String]| {
+            let (state, by) = &*view.borrow();
+            let state = match state {
+                ExpenseState::Pending => "pending",
+                ExpenseState::Approved => "approved",
+                ExpenseState::Rejected => "rejected",
+                ExpenseState::AutoRejected => "auto_rejected",
+            };
+            serde_json::json!({ "state": state, "decided_by": by })
+        };
+        wf::on_query("get-status", describe);
+        wf::log(&format!("expense {} for {} awaiting approval", request.id, request.amount));
+        let decided = wf::wait_condition(
+            || {
+                if let Some(by) = wf::take_signal_as::<String>("approve") {
+                    *status.borrow_mut() = (ExpenseState::Approved, Some(by));
+                } else if let Some(by) = wf::take_signal_as::<String>("reject") {
+                    *status.borrow_mut() = (ExpenseState::Rejected, Some(by));
+                }
+                status.borrow().0 != ExpenseState::Pending
+            },
+            Some(Duration::from_millis(request.timeout_ms)),
+        );
+        if !decided {
+            *status.borrow_mut() = (ExpenseState::AutoRejected, None);
+        }
+        let (state, decided_by) = status.borrow().clone();
+        Ok(ExpenseStatus { state, decided_by })
+    }
+
+    fn parallel(n: u32) -> Vec<String> {
+        let handles: Vec<_> = (0..n).map(|i| wf::activity("echo").arg(&format!("item-{i}")).start()).collect();
+        wf::wait_all(&handles)
+            .into_iter()
+            .map(|r| r.map_or_else(|e| format!("failed: {e:?}"), |json| serde_json::from_str(&json).unwrap_or(json)))
+            .collect()
+    }
+
+    fn race() -> String {
+        let slow = wf::activity("sleep-ms").arg(&5000u64).start();
+        let fast = wf::activity("sleep-ms").arg(&10u64).start();
+        let (first, _) = wf::wait_any(&[slow, fast]);
+        slow.cancel();
+        if first == 1 { "fast".into() } else { "slow".into() }
+    }
+
+    fn parent(items: Vec<String>) -> Vec<String> {
+        let id = wf::info().workflow_id;
+        let children: Vec<_> =
+            items.iter().enumerate().map(|(i, item)| wf::child("child-upper").arg(item).id(&format!("{id}-item-{i}")).start()).collect();
+        wf::wait_all(&children)
+            .into_iter()
+            .map(|r| r.map_or_else(|e| format!("failed: {e:?}"), |json| serde_json::from_str(&json).unwrap_or(json)))
+            .collect()
+    }
+
+    fn child_upper(item: String) -> String {
+        let _ = wf::sleep(Duration::from_millis(1));
+        item.to_uppercase()
+    }
+
+    fn count_to(state: Counter) -> u32 {
+        let _ = wf::sleep(Duration::from_millis(1));
+        if state.current < state.target {
+            wf::continue_as_new(&serde_json::json!({ "current": state.current + 1, "target": state.target }));
+        }
+        state.current
+    }
+
+    fn wait_for_cancel() -> Result<String, ApplicationError> {
+        wf::wait_condition(wf::cancel_requested, None);
+        wf::log("cancellation reached the workflow");
+        Err(wf::error("CancelledError", "cancelled on request"))
+    }
+
+    fn fail_with(error_type: String, message: String) -> Result<String, ApplicationError> {
+        Err(ApplicationError { message, error_type, non_retryable: true, details: Some(r#"{"hint":"details survive"}"#.into()) })
+    }
+
+    fn saga(order: Order) -> Result<Vec<String>, ApplicationError> {
+        let mut done = Vec::new();
+        let mut compensations: Vec<&str> = Vec::new();
+        let steps = [("reserve-inventory", "release-inventory"), ("charge-payment", "refund-payment"), ("ship-order", "")];
+        for (step, undo) in steps {
+            let fail = order.fail_at.as_deref() == Some(step);
+            let result: Result<String, StepError> =
+                wf::activity("step").arg(step).arg(&fail).start_to_close(Duration::from_secs(10)).call();
+            match result {
+                Ok(r) => {
+                    done.push(r);
+                    if !undo.is_empty() {
+                        compensations.push(undo);
+                    }
+                }
+                Err(e) => {
+                    for undo in compensations.iter().rev() {
+                        let _: Result<String, _> = wf::activity("step").arg(undo).arg(&false).call();
+                    }
+                    let mut error = e.into_application_error();
+                    error.message = format!("{step} failed ({}); compensated: {}", error.message, compensations.iter().rev().cloned().collect::<Vec<_>>().join(", "));
+                    return Err(error);
+                }
+            }
+        }
+        Ok(done)
+    }
+
+    fn spin() -> u32 {
+        let mut x: u32 = 0;
+        loop {
+            x = std::hint::black_box(x.wrapping_add(1));
+        }
+    }
+
+    fn panics() -> String {
+        panic!("this workflow panics on purpose")
+    }
+
+    fn bad_return() -> char {
+        // Lie about a char through its bits: the canonical ABI rejects it.
+        let bits: u32 = std::hint::black_box(0xD800);
+        unsafe { char::from_u32_unchecked(bits) }
+    }
+
+    #[cfg(not(feature = "v2"))]
+    fn versioned() -> String {
+        let first = echo("v1").unwrap_or_default();
+        let _ = wf::sleep(Duration::from_secs(3));
+        format!("{first} done")
+    }
+
+    #[cfg(feature = "v2")]
+    fn versioned() -> String {
+        let first = if wf::patched("v2") {
+            wf::activity("upper").arg("v2").call::<String>().unwrap_or_default()
+        } else {
+            echo("v1").unwrap_or_default()
+        };
+        let _ = wf::sleep(Duration::from_secs(3));
+        format!("{first} done")
+    }
+
+    #[cfg(not(feature = "v2"))]
+    fn changed() -> String {
+        let first = echo("v1").unwrap_or_default();
+        let _ = wf::sleep(Duration::from_secs(3));
+        first
+    }
+
+    #[cfg(feature = "v2")]
+    fn changed() -> String {
+        let first = wf::activity("upper").arg("v2").call::<String>().unwrap_or_default();
+        let _ = wf::sleep(Duration::from_secs(3));
+        first
+    }
+}
+
+impl exports::caisson::workflow::queries::Guest for TestWorkflows {
+    fn handle(name: String, args: Vec<String>) -> Result<String, String> {
+        wf::handle_query(&name, &args)
+    }
+}
+
+export!(TestWorkflows);
