@@ -30,9 +30,13 @@ impl LineLog {
     fn push(&self, bytes: &[u8]) {
         let mut buffer = self.buffer.lock().unwrap_or_else(|e| e.into_inner());
         buffer.extend_from_slice(bytes);
-        while let Some(end) = buffer.iter().position(|&b| b == b'\n').or((buffer.len() >= MAX_LINE).then_some(MAX_LINE)) {
-            let last = end.min(buffer.len() - 1);
-            let line: Vec<u8> = buffer.drain(..=last).collect();
+        loop {
+            let take = match buffer.iter().position(|&b| b == b'\n') {
+                Some(newline) => newline + 1,
+                None if buffer.len() >= MAX_LINE => MAX_LINE,
+                None => break,
+            };
+            let line: Vec<u8> = buffer.drain(..take).collect();
             let text = String::from_utf8_lossy(&line);
             (self.sink)(text.trim_end_matches(['\n', '\r']));
         }

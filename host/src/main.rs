@@ -159,7 +159,7 @@ fn prepare(args: &WorkerArgs, dev: bool) -> anyhow::Result<(Arc<Registry>, Endpo
     temporal.address = args.address.clone().or(temporal.address);
     temporal.namespace = args.namespace.clone().or(temporal.namespace);
     temporal.task_queue = args.task_queue.clone().or(temporal.task_queue);
-    let endpoint = Endpoint::resolve(&temporal);
+    let endpoint = Endpoint::resolve(&temporal)?;
     let mut settings = manifest.worker.clone();
     if let Some(n) = args.max_cached_workflows {
         settings.max_cached_workflows = n;

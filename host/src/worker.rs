@@ -11,7 +11,8 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use temporalio_client::{ClientTlsOptions, Connection, ConnectionOptions, TlsOptions};
+use temporalio_client::envconfig::LoadClientConfigProfileOptions;
+use temporalio_client::{ClientOptions, ClientTlsOptions, Connection, ConnectionOptions, TlsOptions};
 use temporalio_common::protos::coresdk::activity_task::{ActivityTask, activity_task};
 use temporalio_common::protos::coresdk::workflow_activation::WorkflowActivation;
 use temporalio_common::protos::coresdk::workflow_completion::WorkflowActivationCompletion;
@@ -20,12 +21,15 @@ use temporalio_common::protos::temporal::api::failure::v1::Failure;
 use temporalio_common::worker::WorkerTaskTypes;
 use temporalio_sdk_core::{CoreRuntime, PollError, RuntimeOptions, Url, Worker, WorkerConfig, WorkerVersioningStrategy, init_worker};
 
-/// Where to connect and which queue to poll, resolved from the manifest,
-/// the environment (`TEMPORAL_ADDRESS`, `TEMPORAL_NAMESPACE`,
-/// `TEMPORAL_API_KEY`) and defaults.
+/// Where to connect and which queue to poll. Precedence: command-line
+/// flags and the manifest's `[temporal]` table, then Temporal's
+/// environment configuration (`TEMPORAL_ADDRESS`, `TEMPORAL_NAMESPACE`,
+/// `TEMPORAL_API_KEY`, `TEMPORAL_TLS_*`, and the profile selected by
+/// `TEMPORAL_PROFILE` in `temporal.toml`), then `localhost:7233`,
+/// namespace `default`, task queue `caisson`.
 #[derive(Debug, Clone)]
 pub struct Endpoint {
-    /// `host:port`.
+    /// `host:port` (or a URL).
     pub address: String,
     /// Namespace.
     pub namespace: String,
@@ -33,23 +37,33 @@ pub struct Endpoint {
     pub task_queue: String,
     /// API key, if any.
     pub api_key: Option<String>,
-    /// TLS settings, if TLS is on.
-    pub tls: Option<crate::manifest::TlsSettings>,
+    /// TLS, when on.
+    pub tls: Option<TlsOptions>,
 }
 
 impl Endpoint {
-    /// Manifest values first, then `TEMPORAL_*` variables, then defaults.
-    pub fn resolve(settings: &TemporalSettings) -> Self {
-        let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
-        let api_key = settings.api_key.clone().or_else(|| env("TEMPORAL_API_KEY"));
-        let tls = settings.tls.clone().or_else(|| api_key.as_ref().map(|_| Default::default()));
-        Endpoint {
-            address: settings.address.clone().or_else(|| env("TEMPORAL_ADDRESS")).unwrap_or_else(|| "localhost:7233".into()),
-            namespace: settings.namespace.clone().or_else(|| env("TEMPORAL_NAMESPACE")).unwrap_or_else(|| "default".into()),
-            task_queue: settings.task_queue.clone().or_else(|| env("TEMPORAL_TASK_QUEUE")).unwrap_or_else(|| "caisson".into()),
-            api_key,
+    /// Resolves the endpoint; fails on an unreadable TLS file or an
+    /// invalid Temporal config profile.
+    pub fn resolve(settings: &TemporalSettings) -> anyhow::Result<Self> {
+        let (profile, client) = ClientOptions::load_from_config(LoadClientConfigProfileOptions::default()).map_err(|e| {
+            anyhow::anyhow!("reading Temporal's environment configuration (TEMPORAL_* variables, temporal.toml profile): {e:?}")
+        })?;
+        let profile_address = profile.target.host_str().map(|h| format!("{h}:{}", profile.target.port_or_known_default().unwrap_or(7233)));
+        let tls = match &settings.tls {
+            Some(t) => Some(tls_options(t)?),
+            None => profile.tls_options.clone().or_else(|| settings.api_key.as_ref().map(|_| TlsOptions::builder().build())),
+        };
+        Ok(Endpoint {
+            address: settings.address.clone().or(profile_address).unwrap_or_else(|| "localhost:7233".into()),
+            namespace: settings.namespace.clone().unwrap_or(client.namespace),
+            task_queue: settings
+                .task_queue
+                .clone()
+                .or_else(|| std::env::var("TEMPORAL_TASK_QUEUE").ok().filter(|q| !q.is_empty()))
+                .unwrap_or_else(|| "caisson".into()),
+            api_key: settings.api_key.clone().or(profile.api_key),
             tls,
-        }
+        })
     }
 
     /// The URL sdk-core connects to.
@@ -60,34 +74,24 @@ impl Endpoint {
     }
 }
 
+fn tls_options(t: &crate::manifest::TlsSettings) -> anyhow::Result<TlsOptions> {
+    let read = |p: &std::path::PathBuf| std::fs::read(p).with_context(|| format!("reading TLS file {}", p.display()));
+    let client = match (&t.client_cert, &t.client_key) {
+        (Some(cert), Some(key)) => Some(ClientTlsOptions::builder().client_cert(read(cert)?).client_private_key(read(key)?).build()),
+        (None, None) => None,
+        _ => anyhow::bail!("[temporal.tls] needs both client_cert and client_key for mutual TLS, or neither"),
+    };
+    let ca = t.server_ca_cert.as_ref().map(read).transpose()?;
+    Ok(TlsOptions::builder().maybe_server_root_ca_cert(ca).maybe_domain(t.server_name.clone()).maybe_client_tls_options(client).build())
+}
+
 /// Connects to the server.
 pub async fn connect(endpoint: &Endpoint) -> anyhow::Result<Connection> {
     let identity = format!("{}@{}-caisson", std::process::id(), hostname());
-    let tls = match &endpoint.tls {
-        None => None,
-        Some(t) => {
-            let read = |p: &std::path::PathBuf| std::fs::read(p).with_context(|| format!("reading TLS file {}", p.display()));
-            let client = match (&t.client_cert, &t.client_key) {
-                (Some(cert), Some(key)) => {
-                    Some(ClientTlsOptions::builder().client_cert(read(cert)?).client_private_key(read(key)?).build())
-                }
-                (None, None) => None,
-                _ => anyhow::bail!("TLS needs both client_cert and client_key for mutual TLS, or neither"),
-            };
-            let ca = t.server_ca_cert.as_ref().map(read).transpose()?;
-            Some(
-                TlsOptions::builder()
-                    .maybe_server_root_ca_cert(ca)
-                    .maybe_domain(t.server_name.clone())
-                    .maybe_client_tls_options(client)
-                    .build(),
-            )
-        }
-    };
     let options = ConnectionOptions::new(endpoint.url()?)
         .identity(identity)
         .maybe_api_key(endpoint.api_key.clone())
-        .maybe_tls_options(tls)
+        .maybe_tls_options(endpoint.tls.clone())
         .build();
     Connection::connect(options)
         .await
@@ -319,4 +323,34 @@ async fn run_attempt(
         plugin: plugin.name.clone(),
     });
     plugin.run(&start.activity_type, &args, attempt).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoint_precedence_flags_then_environment_then_defaults() {
+        let explicit = TemporalSettings {
+            address: Some("temporal.example:7233".into()),
+            namespace: Some("orders".into()),
+            task_queue: Some("payments".into()),
+            api_key: None,
+            tls: None,
+        };
+        let e = Endpoint::resolve(&explicit).unwrap();
+        assert_eq!((e.address.as_str(), e.namespace.as_str(), e.task_queue.as_str()), ("temporal.example:7233", "orders", "payments"));
+        assert_eq!(e.url().unwrap().as_str(), "http://temporal.example:7233/");
+        assert!(e.tls.is_none());
+        let with_key = TemporalSettings { api_key: Some("secret".into()), ..explicit };
+        let e = Endpoint::resolve(&with_key).unwrap();
+        assert!(e.tls.is_some(), "an API key turns TLS on");
+        assert!(e.url().unwrap().as_str().starts_with("https://"));
+        let bad_tls = TemporalSettings {
+            tls: Some(crate::manifest::TlsSettings { client_cert: Some("/nonexistent.pem".into()), ..Default::default() }),
+            ..TemporalSettings::default()
+        };
+        let err = Endpoint::resolve(&bad_tls).unwrap_err().to_string();
+        assert!(err.contains("client_key"), "{err}");
+    }
 }
