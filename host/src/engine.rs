@@ -228,3 +228,46 @@ fn deserialize_cached(engine: &Engine, path: &Path) -> wasmtime::Result<Componen
     // the artifact's header against the engine before using it.
     unsafe { Component::deserialize_file(engine, path) }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `f32.add` of a NaN carrying a payload: the workflow engine must
+    /// return the one canonical NaN, so the bits are the same on every
+    /// machine and every replay.
+    fn nan_bits(kind: PluginKind) -> u32 {
+        let engine = build_engine(kind, &EngineOptions::default()).unwrap();
+        let module = wasmtime::Module::new(
+            &engine,
+            r#"(module (func (export "f") (result i32)
+                (i32.reinterpret_f32 (f32.add (f32.reinterpret_i32 (i32.const 0x7fa00001)) (f32.const 0)))))"#,
+        )
+        .unwrap();
+        let mut store = wasmtime::Store::new(&engine, ());
+        if kind == PluginKind::Workflow {
+            store.set_fuel(1_000_000).unwrap();
+        }
+        store.set_epoch_deadline(1_000);
+        let instance = wasmtime::Instance::new(&mut store, &module, &[]).unwrap();
+        instance.get_typed_func::<(), u32>(&mut store, "f").unwrap().call(&mut store, ()).unwrap()
+    }
+
+    #[test]
+    fn workflows_canonicalize_nans_and_activities_do_not_need_to() {
+        assert_eq!(nan_bits(PluginKind::Workflow), 0x7fc0_0000);
+        assert_ne!(nan_bits(PluginKind::Activity), 0x7fc0_0000, "the payload survives without canonicalization");
+    }
+
+    #[test]
+    fn workflows_run_out_of_fuel_deterministically() {
+        let engine = build_engine(PluginKind::Workflow, &EngineOptions::default()).unwrap();
+        let module = wasmtime::Module::new(&engine, r#"(module (func (export "spin") (loop (br 0))))"#).unwrap();
+        let mut store = wasmtime::Store::new(&engine, ());
+        store.set_fuel(10_000).unwrap();
+        store.set_epoch_deadline(1_000);
+        let instance = wasmtime::Instance::new(&mut store, &module, &[]).unwrap();
+        let err = instance.get_typed_func::<(), ()>(&mut store, "spin").unwrap().call(&mut store, ()).unwrap_err();
+        assert_eq!(err.downcast_ref::<wasmtime::Trap>(), Some(&wasmtime::Trap::OutOfFuel));
+    }
+}

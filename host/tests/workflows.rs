@@ -100,7 +100,13 @@ fn durable_timer_survives_a_worker_restart() {
 fn expense_approval_with_signals_queries_and_a_timeout() {
     let server = Server::start();
     let tq = unique("wf");
-    let _worker = Worker::start(&server, &tq, &[&p("test-workflows")]);
+    // A short wall-clock budget per activation: waiting far longer than it
+    // between activations must not count against the workflow.
+    let dir = tempfile::tempdir().unwrap();
+    let wasm = dir.path().join("test-workflows.wasm");
+    std::fs::copy(plugin("test-workflows"), &wasm).unwrap();
+    std::fs::write(dir.path().join("test-workflows.toml"), "timeout = \"300ms\"\n").unwrap();
+    let _worker = Worker::start(&server, &tq, &[wasm.to_str().unwrap()]);
     let query = |id: &str| -> Json {
         let out = server.temporal(&["workflow", "query", "-o", "json", "--workflow-id", id, "--name", "get-status"]);
         let doc = support::first_json(&out);
@@ -111,6 +117,8 @@ fn expense_approval_with_signals_queries_and_a_timeout() {
     let id = unique("expense");
     server.start_workflow(&tq, "expense-approval", &id, &[r#"{"id":"e1","amount":120.5,"timeout_ms":60000}"#]);
     assert_eq!(query(&id), json!({"state": "pending", "decided_by": null}));
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(query(&id), json!({"state": "pending", "decided_by": null}), "queried after waiting longer than the budget");
     let out = server.temporal(&["workflow", "signal", "--workflow-id", &id, "--name", "approve", "--input", r#""alice""#]);
     assert!(out.status.success());
     let doc = server.result(&id);

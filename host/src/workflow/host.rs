@@ -19,6 +19,9 @@ pub struct WorkflowHost {
     /// Set when `wait` returns: the driver's call hook then refills fuel,
     /// so the budget is per activation, not per run.
     pub(crate) refuel: bool,
+    /// When the guest last started running (an activation or a query):
+    /// the wall-clock deadline counts from here.
+    pub(crate) activation_started: std::time::Instant,
     wasi: WasiCtx,
     table: ResourceTable,
 }
@@ -35,7 +38,14 @@ impl WorkflowHost {
             .insecure_random_seed(0)
             .stdout(replay_aware_log(&run, &plugin, LogLevel::Info))
             .stderr(replay_aware_log(&run, &plugin, LogLevel::Warn));
-        WorkflowHost { run, plugin, refuel: false, wasi: wasi.build(), table: ResourceTable::new() }
+        WorkflowHost {
+            run,
+            plugin,
+            refuel: false,
+            activation_started: std::time::Instant::now(),
+            wasi: wasi.build(),
+            table: ResourceTable::new(),
+        }
     }
 
     fn state(&self) -> MutexGuard<'_, RunState> {
@@ -90,6 +100,7 @@ impl context::Host for WorkflowHost {
         })
         .await?;
         self.refuel = true;
+        self.activation_started = std::time::Instant::now();
         Ok(event)
     }
 

@@ -192,17 +192,27 @@ impl WorkflowRun {
         let state = Arc::new(Mutex::new(RunState::new(request.info, request.randomness_seed)));
         let mut store = Store::new(plugin.pre.engine(), WorkflowHost::new(state.clone(), plugin.name.clone()));
         let (fuel, ticks) = (plugin.fuel, plugin.deadline_ticks);
+        let budget = crate::engine::EPOCH_TICK * ticks as u32;
         store.set_fuel(fuel).map_err(|e| fail(format!("{e:#}")))?;
-        store.set_epoch_deadline(ticks);
         // Each time `wait` returns, the guest starts on a new activation:
-        // give it a fresh budget.
+        // give it a fresh fuel budget.
         store.call_hook(move |mut store, hook| {
             if matches!(hook, CallHook::ReturningFromHost) && store.data().refuel {
                 store.data_mut().refuel = false;
                 store.set_fuel(fuel)?;
-                store.set_epoch_deadline(ticks);
             }
             Ok(())
+        });
+        // The wall-clock backstop counts from the start of the activation,
+        // not from the last deadline: a workflow suspended in `wait` for a
+        // week is not late when it resumes.
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(move |store| {
+            if store.data().activation_started.elapsed() > budget {
+                Err(Trap::Interrupt.into())
+            } else {
+                Ok(wasmtime::UpdateDeadline::Continue(1))
+            }
         });
         let pre = plugin.pre.clone();
         let export = wt.export;
@@ -292,6 +302,10 @@ impl WorkflowRun {
         let Some(func) = instance.get_func(&mut *store, index) else {
             return Err("query handler export missing".into());
         };
+        store.data_mut().activation_started = std::time::Instant::now();
+        if let Err(e) = store.set_fuel(self.plugin.fuel) {
+            return Err(format!("{e:#}"));
+        }
         let params = [
             Val::String(query.name.clone()),
             Val::List(query.args.iter().map(|a| Val::String(a.clone())).collect()),
