@@ -34,9 +34,16 @@ fn main() -> Result<()> {
     }
 }
 
-/// The repository root (two levels above this crate).
+/// The repository root: the nearest folder, from the current one up, that
+/// holds `plugins/xtask`. Found at run time, not compile time, so a shared
+/// target folder serving two checkouts never builds the wrong one.
 fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("repo root")
+    let start = std::env::current_dir().expect("current directory");
+    start
+        .ancestors()
+        .find(|dir| dir.join("plugins/xtask/Cargo.toml").is_file())
+        .unwrap_or_else(|| panic!("run `cargo xtask` inside the Caisson repository (not found above {})", start.display()))
+        .to_owned()
 }
 
 fn out_dir(root: &Path) -> PathBuf {
