@@ -48,8 +48,8 @@ pub fn free_port() -> u16 {
 fn wait_for_port(port: u16, child: &mut Child, what: &str) {
     let started = Instant::now();
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        if let Ok(Some(status)) = child.try_wait() {
-            panic!("{what} exited early: {status}");
+        if let Ok(Some(_)) = child.try_wait() {
+            return;
         }
         assert!(started.elapsed() < Duration::from_secs(60), "{what} did not listen on {port} within 60 s");
         std::thread::sleep(Duration::from_millis(50));
@@ -72,18 +72,27 @@ pub struct Server {
 
 impl Server {
     /// Starts one on free ports and waits until it accepts connections.
+    /// Tests run in parallel processes, so a port picked as free may be
+    /// taken before the server binds it: then the server exits, and a new
+    /// set of ports is tried.
     pub fn start() -> Server {
-        let (port, http, metrics) = (free_port(), free_port(), free_port());
-        let mut child = Command::new(temporal_bin())
-            .args(["server", "start-dev", "--headless", "--ip", "127.0.0.1", "--log-level", "error"])
-            .args(["--port", &port.to_string(), "--http-port", &http.to_string(), "--metrics-port", &metrics.to_string()])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start the Temporal dev server (run ./scripts/setup)");
-        wait_for_port(port, &mut child, "temporal dev server");
-        Server { child, address: format!("127.0.0.1:{port}") }
+        for _ in 0..5 {
+            let (port, http, metrics) = (free_port(), free_port(), free_port());
+            let mut child = Command::new(temporal_bin())
+                .args(["server", "start-dev", "--headless", "--ip", "127.0.0.1", "--log-level", "error"])
+                .args(["--port", &port.to_string(), "--http-port", &http.to_string(), "--metrics-port", &metrics.to_string()])
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("start the Temporal dev server (run ./scripts/setup)");
+            wait_for_port(port, &mut child, "temporal dev server");
+            std::thread::sleep(Duration::from_millis(300));
+            if child.try_wait().unwrap().is_none() {
+                return Server { child, address: format!("127.0.0.1:{port}") };
+            }
+        }
+        panic!("could not start a Temporal dev server on free ports")
     }
 
     /// Runs the Temporal CLI against this server.
@@ -267,6 +276,9 @@ fn process_gone(child: &Child) -> bool {
 impl Drop for Worker {
     fn drop(&mut self) {
         self.kill();
+        if std::thread::panicking() {
+            eprintln!("--- log of caisson worker {} ---\n{}", self.child.id(), self.log());
+        }
     }
 }
 
