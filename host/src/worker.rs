@@ -11,6 +11,7 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 use temporalio_client::envconfig::LoadClientConfigProfileOptions;
 use temporalio_client::{ClientOptions, ClientTlsOptions, Connection, ConnectionOptions, TlsOptions};
 use temporalio_common::protos::coresdk::activity_task::{ActivityTask, activity_task};
@@ -322,7 +323,19 @@ async fn run_attempt(
         heartbeat,
         plugin: plugin.name.clone(),
     });
-    plugin.run(&start.activity_type, &args, attempt).await
+    // Temporal tells a worker that an attempt timed out only through a
+    // heartbeat response; stop running it ourselves once start-to-close
+    // has passed (the server has already failed the attempt by then).
+    let deadline = ms(&start.start_to_close_timeout).map_or(Duration::MAX, |ms| Duration::from_millis(ms) + Duration::from_secs(1));
+    match tokio::time::timeout(deadline, plugin.run(&start.activity_type, &args, attempt)).await {
+        Ok(outcome) => outcome,
+        Err(_) => AttemptOutcome::Failed {
+            message: format!("plugin {}: activity `{}` ran past its start-to-close timeout", plugin.name, start.activity_type),
+            error_type: "TimeoutError".into(),
+            non_retryable: false,
+            details: None,
+        },
+    }
 }
 
 #[cfg(test)]

@@ -321,13 +321,13 @@ fn failure_type(e: &wasmtime::Error) -> &'static str {
         Some(Trap::UnreachableCodeReached) => "GuestPanic",
         Some(Trap::Interrupt) | Some(Trap::OutOfFuel) => "CpuLimitExceeded",
         Some(_) => "GuestTrap",
-        None if format!("{e:#}").contains("memory") => "MemoryLimitExceeded",
+        None if e.root_cause().to_string().contains("memory") => "MemoryLimitExceeded",
         None => "HostError",
     }
 }
 
 fn describe_failure(e: &wasmtime::Error, memory_mb: Option<u64>) -> String {
-    let first = format!("{e:#}").lines().next().unwrap_or_default().to_owned();
+    let first = e.root_cause().to_string();
     match e.downcast_ref::<Trap>() {
         Some(Trap::StackOverflow) => "overflowed its stack (unbounded recursion?)".into(),
         Some(Trap::UnreachableCodeReached) => format!("panicked or hit `unreachable`: {first}"),

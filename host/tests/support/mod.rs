@@ -174,10 +174,14 @@ pub fn first_json(out: &std::process::Output) -> Json {
         .unwrap_or_else(|| panic!("no JSON in output: {text}\nstderr: {}", String::from_utf8_lossy(&out.stderr)))
 }
 
-/// The values of a history's `{"payloads": [...]}` (base64 `json/plain`).
+/// The values of a history's `{"payloads": [...]}` (base64 `json/plain`),
+/// or of an array the CLI already decoded.
 pub fn payload_values(payloads: &Json) -> Vec<Json> {
     use base64::Engine as _;
     let decode = |s: &Json| base64::engine::general_purpose::STANDARD.decode(s.as_str().unwrap_or_default()).unwrap_or_default();
+    if let Some(values) = payloads.as_array() {
+        return values.clone();
+    }
     payloads["payloads"]
         .as_array()
         .map(|ps| ps.iter().map(|p| serde_json::from_slice(&decode(&p["data"])).unwrap_or(Json::Null)).collect())
@@ -194,14 +198,24 @@ impl Worker {
     /// Starts `caisson worker` on `task_queue` with `args` (plugins and
     /// flags) and waits until it polls.
     pub fn start(server: &Server, task_queue: &str, args: &[&str]) -> Worker {
-        let worker = Self::spawn(server, task_queue, args);
+        Self::start_with_env(server, task_queue, args, &[])
+    }
+
+    /// [`Worker::start`] with extra environment variables for the worker.
+    pub fn start_with_env(server: &Server, task_queue: &str, args: &[&str], env: &[(&str, &str)]) -> Worker {
+        let worker = Self::spawn_with_env(server, task_queue, args, env);
         worker.wait_for_log("worker polling", Duration::from_secs(120));
         worker
     }
 
     /// Starts it without waiting (for workers expected to fail).
     pub fn spawn(server: &Server, task_queue: &str, args: &[&str]) -> Worker {
+        Self::spawn_with_env(server, task_queue, args, &[])
+    }
+
+    fn spawn_with_env(server: &Server, task_queue: &str, args: &[&str], env: &[(&str, &str)]) -> Worker {
         let mut child = Command::new(env!("CARGO_BIN_EXE_caisson"))
+            .envs(env.iter().copied())
             .arg("worker")
             .args(["--address", &server.address, "--task-queue", task_queue])
             .args(args)

@@ -172,6 +172,22 @@ impl Guest for TestWorkflows {
         Ok(done)
     }
 
+    fn cancel_activity(cooperative: bool) -> String {
+        let activity = wf::activity("wait-cancel")
+            .arg(&cooperative)
+            .start_to_close(Duration::from_secs(60))
+            .heartbeat_timeout(Duration::from_secs(2))
+            .cancellation(wf::CancellationType::WaitCancellationCompleted)
+            .start();
+        let _ = wf::sleep(Duration::from_secs(1));
+        activity.cancel();
+        match activity.join_json() {
+            Ok(json) => format!("completed: {json}"),
+            Err(StepError::Failed(wf::Failure::Cancelled(_))) => "cancelled".into(),
+            Err(e) => format!("failed: {e:?}"),
+        }
+    }
+
     fn spin() -> u32 {
         let mut x: u32 = 0;
         loop {
