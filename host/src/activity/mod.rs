@@ -8,11 +8,13 @@
 //! `secrets`.
 
 pub mod bindings;
+pub mod outbound;
 
 use crate::guest_log::LineLog;
 use crate::manifest::{DirAccess, PluginSettings};
 use crate::payload;
 use crate::plugin::{PluginError, PluginSource};
+use outbound::OutboundPolicy;
 use bindings::{ActivityInfo, LogLevel};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -21,7 +23,10 @@ use std::time::Duration;
 use wasmtime::component::types::{ComponentItem, Type};
 use wasmtime::component::{Component, ComponentExportIndex, HasSelf, InstancePre, Linker, ResourceTable, Val};
 use wasmtime::{Store, StoreLimits, StoreLimitsBuilder, Trap};
+use std::future::Future;
+use wasmtime_wasi::sockets::SocketAddrUse;
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiBody, WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView};
 
 /// How long a cancelled attempt may keep running before it is interrupted.
 pub const CANCEL_GRACE: Duration = Duration::from_secs(5);
@@ -29,6 +34,8 @@ pub const CANCEL_GRACE: Duration = Duration::from_secs(5);
 /// The store data of one activity attempt.
 pub struct ActivityHost {
     wasi: WasiCtx,
+    http: WasiHttpCtx,
+    egress: EgressHooks,
     table: ResourceTable,
     limits: StoreLimits,
     attempt: Arc<Attempt>,
@@ -37,6 +44,44 @@ pub struct ActivityHost {
 impl WasiView for ActivityHost {
     fn ctx(&mut self) -> WasiCtxView<'_> {
         WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}
+
+impl WasiHttpView for ActivityHost {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView { hooks: &mut self.egress, table: &mut self.table, ctx: &mut self.http }
+    }
+}
+
+/// The `wasi:http` send hook: every outgoing request is checked against
+/// the plugin's `allow_outbound` patterns (a redirect is a new request,
+/// checked again); refused ones fail in the guest with
+/// `error-code::http-request-denied`.
+struct EgressHooks {
+    policy: Arc<OutboundPolicy>,
+    plugin: Arc<str>,
+}
+
+type SendResult = Result<(http::Response<WasiBody>, Box<dyn Future<Output = Result<(), HttpError>> + Send>), HttpError>;
+
+impl WasiHttpHooks for EgressHooks {
+    fn send_request(
+        &mut self,
+        request: http::Request<WasiBody>,
+        options: Option<RequestOptions>,
+        _response_errors: Box<dyn Future<Output = Result<(), HttpError>> + Send>,
+    ) -> Box<dyn Future<Output = SendResult> + Send> {
+        let uri = request.uri();
+        let allowed = self.policy.allows_http(uri.scheme_str().unwrap_or("http"), uri.host().unwrap_or_default(), uri.port_u16());
+        if !allowed {
+            tracing::warn!(plugin = &*self.plugin, "refused HTTP request to {uri}: not in the plugin's allow_outbound");
+            return Box::new(async { Err(HttpError::HttpRequestDenied) });
+        }
+        Box::new(async move {
+            use http_body_util::BodyExt;
+            let (response, io) = wasmtime_wasi_http::default_send_request(request, options).await?;
+            Ok((response.map(BodyExt::boxed_unsync), Box::new(io) as Box<dyn Future<Output = Result<(), HttpError>> + Send>))
+        })
     }
 }
 
@@ -119,6 +164,7 @@ impl AttemptOutcome {
 pub fn activity_linker(engine: &wasmtime::Engine) -> wasmtime::Result<Linker<ActivityHost>> {
     let mut linker = Linker::new(engine);
     wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+    wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
     bindings::Imports::add_to_linker::<_, HasSelf<_>>(&mut linker, |h| h)?;
     Ok(linker)
 }
@@ -139,6 +185,7 @@ pub struct ActivityPlugin {
     pre: InstancePre<ActivityHost>,
     types: BTreeMap<String, ActivityType>,
     settings: PluginSettings,
+    outbound: Arc<OutboundPolicy>,
 }
 
 impl std::fmt::Debug for ActivityPlugin {
@@ -166,6 +213,7 @@ impl ActivityPlugin {
                 return Err(refuse(format!("secret `{name}` is not set in the worker's environment")));
             }
         }
+        let outbound = Arc::new(OutboundPolicy::parse(&source.settings.allow_outbound).map_err(|e| refuse(e.to_string()))?);
         let pre = linker.instantiate_pre(component).map_err(|e| refuse(format!("{e:#}")))?;
         let mut types = BTreeMap::new();
         let ty = component.component_type();
@@ -176,7 +224,7 @@ impl ActivityPlugin {
                 types.insert(name.to_owned(), ActivityType { export, params, result: f.results().next() });
             }
         }
-        Ok(ActivityPlugin { name: source.name.as_str().into(), sha256, pre, types, settings: source.settings.clone() })
+        Ok(ActivityPlugin { name: source.name.as_str().into(), sha256, pre, types, settings: source.settings.clone(), outbound })
     }
 
     /// The activity types this plugin exports.
@@ -206,6 +254,25 @@ impl ActivityPlugin {
             if let Ok(value) = std::env::var(name) {
                 wasi.env(name, value);
             }
+        }
+        if !self.outbound.is_empty() {
+            let policy = self.outbound.clone();
+            let plugin = self.name.clone();
+            wasi.allow_tcp(true).allow_udp(true).allow_ip_name_lookup(self.outbound.names_hosts()).socket_addr_check(
+                move |addr, usage| {
+                    let allowed = match usage {
+                        SocketAddrUse::TcpConnect => policy.allows_socket("tcp", addr),
+                        SocketAddrUse::UdpSend | SocketAddrUse::UdpReceive => policy.allows_socket("udp", addr),
+                        // Clients bind to an unspecified local address; nothing listens.
+                        SocketAddrUse::TcpBind | SocketAddrUse::UdpBind => addr.ip().is_unspecified() && addr.port() == 0,
+                        SocketAddrUse::TcpListen | SocketAddrUse::TcpAccept => false,
+                    };
+                    if !allowed {
+                        tracing::warn!(plugin = &*plugin, "refused socket {usage:?} to {addr}: not in the plugin's allow_outbound");
+                    }
+                    Box::pin(std::future::ready(allowed))
+                },
+            );
         }
         let out = attempt.clone();
         let err = attempt.clone();
@@ -242,7 +309,14 @@ impl ActivityPlugin {
         if let Some(mb) = self.settings.memory_mb {
             limits = limits.memory_size((mb as usize) << 20);
         }
-        let host = ActivityHost { wasi, table: ResourceTable::new(), limits: limits.build(), attempt: attempt.clone() };
+        let host = ActivityHost {
+            wasi,
+            http: WasiHttpCtx::new(),
+            egress: EgressHooks { policy: self.outbound.clone(), plugin: self.name.clone() },
+            table: ResourceTable::new(),
+            limits: limits.build(),
+            attempt: attempt.clone(),
+        };
         let mut store = Store::new(self.pre.engine(), host);
         store.limiter(|h| &mut h.limits);
         // Yield to the executor every epoch tick: a CPU-bound guest then
