@@ -14,6 +14,7 @@
 //! * [`guest_log`]: guest stdout/stderr as tagged log lines.
 //! * [`bridge`]: Temporal core's protos ↔ the runtimes (the only translation point).
 //! * [`registry`]: the plugins a worker serves, by type.
+//! * [`replay`]: recorded histories through core's replay worker.
 //! * [`worker`]: sdk-core lifecycle: connect, poll, complete, shut down.
 //! * [`devserver`]: the embedded Temporal dev server of `caisson dev`.
 //! * [`check`]: the `caisson check` report.
@@ -31,5 +32,6 @@ pub mod payload;
 pub mod plugin;
 pub mod policy;
 pub mod registry;
+pub mod replay;
 pub mod worker;
 pub mod workflow;

@@ -44,6 +44,20 @@ enum Command {
     /// Run a worker: poll a Temporal task queue and serve the plugins'
     /// workflow and activity types until SIGINT/SIGTERM.
     Worker(WorkerArgs),
+    /// Replay recorded histories against workflow plugins: proves that
+    /// changed code still produces the recorded commands.
+    ///
+    /// Histories are files from `temporal workflow show --output json`, or
+    /// the binary protobuf form, or folders of them. Prints one line per
+    /// history and a summary; exits 1 if any history fails.
+    Replay {
+        /// Workflow plugin(s) to replay with (repeatable).
+        #[arg(long = "plugin", short = 'p', required = true, value_name = "PLUGIN.wasm")]
+        plugins: Vec<PathBuf>,
+        /// History files or folders.
+        #[arg(required = true, value_name = "HISTORY")]
+        histories: Vec<PathBuf>,
+    },
     /// The embedded default: start a Temporal dev server unless one is
     /// reachable, then run a worker. With no plugins given, serves every
     /// plugin in ./build/plugins (what `cargo xtask plugins` builds).
@@ -85,15 +99,19 @@ struct WorkerArgs {
 }
 
 fn main() -> ExitCode {
+    let cli = Cli::parse();
+    // Replay reports its own verdicts; core's warnings about the failures
+    // it detects would repeat them.
+    let default_filter = match cli.command {
+        Command::Replay { .. } => "warn,temporalio_sdk_core=error",
+        _ => "info,temporalio_sdk_core=warn,temporalio_client=warn",
+    };
     tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("CAISSON_LOG").unwrap_or_else(|_| "info,temporalio_sdk_core=warn,temporalio_client=warn".into()),
-        )
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("CAISSON_LOG").unwrap_or_else(|_| default_filter.into()))
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false)
         .init();
-    let cli = Cli::parse();
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
@@ -137,6 +155,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 caisson::worker::run(registry, endpoint, settings, shutdown_signal()).await?;
                 Ok(ExitCode::SUCCESS)
             })
+        }
+        Command::Replay { plugins, histories } => {
+            let runtime = tokio_runtime()?;
+            runtime.block_on(replay(plugins, histories))
         }
         Command::Dev { worker: args, execute, input } => {
             let runtime = tokio_runtime()?;
@@ -215,6 +237,55 @@ fn load_folder(registry: &mut Registry, dir: &Path) -> anyhow::Result<()> {
 
 fn report(p: &caisson::registry::LoadedPlugin) {
     tracing::info!("loaded {} ({} {}: {}) sha256 {}…", p.name, p.kind, if p.types.len() == 1 { "type" } else { "types" }, p.types.join(", "), &p.sha256[..12]);
+}
+
+async fn replay(plugins: Vec<PathBuf>, histories: Vec<PathBuf>) -> anyhow::Result<ExitCode> {
+    use caisson::replay::{self, ReplayOutcome};
+    let engines = Engines::new(&EngineOptions::default(), ComponentCache::new(default_cache_dir())).context("setting up wasmtime")?;
+    start_epoch_ticker(&[&engines.workflow, &engines.activity]);
+    let mut registry = Registry::new(engines)?;
+    for path in &plugins {
+        let settings = PluginSettings::for_component(path)?;
+        registry.load(path, settings)?;
+    }
+    let files = replay::history_files(&histories).context("listing history files")?;
+    anyhow::ensure!(!files.is_empty(), "no history files found in {histories:?}");
+    let (mut ok, mut failed) = (0usize, 0usize);
+    let mut loaded = Vec::new();
+    for file in &files {
+        match replay::read_history(file) {
+            Ok(h) if registry.workflow(&h.workflow_type).is_none() => {
+                failed += 1;
+                let served: Vec<&str> = registry.workflow_types().collect();
+                println!("ERROR {}: workflow type `{}` is not in the plugins (they serve: {})", h.name, h.workflow_type, served.join(", "));
+            }
+            Ok(h) => loaded.push(h),
+            Err(e) => {
+                failed += 1;
+                println!("ERROR {e}");
+            }
+        }
+    }
+    let names: Vec<(String, usize)> = loaded.iter().map(|h| (h.name.clone(), h.history.events.len())).collect();
+    let outcomes = replay::replay(Arc::new(registry), loaded).await?;
+    for ((name, events), outcome) in names.into_iter().zip(outcomes) {
+        match outcome {
+            ReplayOutcome::Ok => {
+                ok += 1;
+                println!("ok    {name} ({events} events)");
+            }
+            ReplayOutcome::Nondeterminism(message) => {
+                failed += 1;
+                println!("NONDETERMINISM {name}: {message}");
+            }
+            ReplayOutcome::Failed(message) => {
+                failed += 1;
+                println!("ERROR {name}: {message}");
+            }
+        }
+    }
+    println!("{} histories: {ok} ok, {failed} failed", ok + failed);
+    Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
 /// Resolves on SIGINT or SIGTERM.

@@ -188,6 +188,26 @@ impl Guest for TestWorkflows {
         }
     }
 
+    fn replay_mix(rounds: u32) -> u32 {
+        let me = wf::info().workflow_id;
+        let mut signals = 0;
+        for i in 0..rounds {
+            let echo = wf::activity("echo").arg(&format!("round-{i}")).start();
+            let tick = wf::timer(Duration::from_millis(1));
+            wf::wait_all(&[echo, tick]);
+            if i % 10 == 0 {
+                let sent = wf::context::signal_external_workflow(&me, "tick", &[i.to_string()]);
+                let _ = wf::Handle(sent).join_json();
+                wf::wait_condition(|| wf::take_signal("tick").is_some(), Some(Duration::from_secs(30)));
+                signals += 1;
+            }
+            if i % 25 == 0 {
+                let _: Result<String, _> = wf::child("child-upper").arg("x").id(&format!("{me}-child-{i}")).call();
+            }
+        }
+        signals
+    }
+
     fn spin() -> u32 {
         let mut x: u32 = 0;
         loop {

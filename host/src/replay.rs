@@ -1,0 +1,225 @@
+//! Replay: feed recorded histories through Temporal core's replay worker
+//! and the same activation code path as live execution, and report, per
+//! history, whether the plugin still produces the recorded commands.
+
+use crate::registry::Registry;
+use crate::worker::{Endpoint, process_activation};
+use crate::workflow::WorkflowRun;
+use prost::Message as _;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
+use temporalio_common::protos::coresdk::workflow_activation::remove_from_cache::EvictionReason;
+use temporalio_common::protos::coresdk::workflow_activation::workflow_activation_job::Variant as JobVariant;
+use temporalio_common::protos::coresdk::workflow_completion::workflow_activation_completion::Status;
+use temporalio_common::protos::temporal::api::history::v1::History;
+use temporalio_common::worker::WorkerTaskTypes;
+use temporalio_sdk_core::replay::{HistoryFeeder, HistoryForReplay, HistoryInfo, ReplayWorkerInput};
+use temporalio_sdk_core::{PollError, WorkerConfig, WorkerVersioningStrategy, init_replay_worker};
+
+static DESCRIPTORS: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/temporal_descriptors.bin"));
+
+/// Why a history file could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum HistoryError {
+    /// The file could not be read.
+    #[error("{}: cannot read: {source}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// Not a history in JSON or protobuf form, or truncated.
+    #[error("{}: not a workflow history: {message}", path.display())]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+fn descriptor_pool() -> &'static prost_reflect::DescriptorPool {
+    static POOL: OnceLock<prost_reflect::DescriptorPool> = OnceLock::new();
+    POOL.get_or_init(|| prost_reflect::DescriptorPool::decode(DESCRIPTORS).expect("the bundled descriptor set decodes"))
+}
+
+/// Parses the proto3 JSON mapping (`temporal workflow show --output json`)
+/// against Temporal's own schema: one generic conversion, no per-event code.
+pub fn history_from_json(json: &str) -> Result<History, String> {
+    let descriptor = descriptor_pool()
+        .get_message_by_name("temporal.api.history.v1.History")
+        .expect("History is in the descriptor set");
+    let mut deserializer = serde_json::Deserializer::from_str(json);
+    let message = prost_reflect::DynamicMessage::deserialize_with_options(
+        descriptor,
+        &mut deserializer,
+        &prost_reflect::DeserializeOptions::new().deny_unknown_fields(false),
+    )
+    .map_err(|e| format!("invalid history JSON: {e}"))?;
+    deserializer.end().map_err(|e| format!("trailing data after the history: {e}"))?;
+    History::decode(message.encode_to_vec().as_slice()).map_err(|e| format!("re-encoding the history: {e}"))
+}
+
+/// A history with what replay needs to know about it.
+#[derive(Debug, Clone)]
+pub struct RecordedHistory {
+    /// Where it came from (for messages).
+    pub name: String,
+    /// The events.
+    pub history: History,
+    /// Its workflow type.
+    pub workflow_type: String,
+    /// The workflow id to replay under. Histories do not record it; a
+    /// file `NAME.json` replays as workflow id `NAME`.
+    pub workflow_id: String,
+}
+
+/// Reads a history file: JSON (`temporal workflow show --output json`) or
+/// the binary protobuf form. Checks that it is complete enough to replay.
+/// The file's stem is taken as the workflow id (histories do not record
+/// it, and workflow code may use it, e.g. to name children).
+pub fn read_history(path: &Path) -> Result<RecordedHistory, HistoryError> {
+    let bytes = std::fs::read(path).map_err(|source| HistoryError::Read { path: path.to_owned(), source })?;
+    let invalid = |message: String| HistoryError::Invalid { path: path.to_owned(), message };
+    let history = if bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{') {
+        history_from_json(&String::from_utf8_lossy(&bytes)).map_err(invalid)?
+    } else {
+        History::decode(bytes.as_slice()).map_err(|e| invalid(format!("neither JSON nor protobuf: {e}")))?
+    };
+    let workflow_type = validate(&history).map_err(invalid)?;
+    let workflow_id = path.file_stem().map_or_else(|| "replay".to_owned(), |s| s.to_string_lossy().into_owned());
+    Ok(RecordedHistory { name: path.display().to_string(), history, workflow_type, workflow_id })
+}
+
+/// Checks a history's shape (core's replayer panics on malformed ones);
+/// returns its workflow type.
+pub fn validate(history: &History) -> Result<String, String> {
+    use temporalio_common::protos::temporal::api::history::v1::history_event::Attributes;
+    let first = history.events.first().ok_or("the history has no events")?;
+    let Some(Attributes::WorkflowExecutionStartedEventAttributes(started)) = &first.attributes else {
+        return Err("the first event is not WorkflowExecutionStarted".into());
+    };
+    let workflow_type = started.workflow_type.as_ref().map(|t| t.name.clone()).unwrap_or_default();
+    if workflow_type.is_empty() {
+        return Err("the start event names no workflow type".into());
+    }
+    HistoryInfo::new_from_history(history, None).map_err(|e| format!("incomplete or truncated history: {e}"))?;
+    Ok(workflow_type)
+}
+
+/// Every history file in `paths` (folders are searched for `*.json`,
+/// `*.pb` and `*.binpb`), sorted.
+pub fn history_files(paths: &[PathBuf]) -> std::io::Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    for path in paths {
+        if path.is_dir() {
+            let mut found: Vec<PathBuf> = std::fs::read_dir(path)?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|x| x == "json" || x == "pb" || x == "binpb"))
+                .collect();
+            found.sort();
+            files.extend(found);
+        } else {
+            files.push(path.clone());
+        }
+    }
+    Ok(files)
+}
+
+/// How one history replayed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReplayOutcome {
+    /// The plugin produced exactly the recorded commands.
+    Ok,
+    /// It produced different commands; core's message names the expected
+    /// and the actual command.
+    Nondeterminism(String),
+    /// The workflow task failed (a trap, an unknown workflow type...).
+    Failed(String),
+}
+
+/// The human part of core's eviction message (`[TMPRL1100] ...`), which
+/// core wraps in the debug form of the failure it sent.
+fn core_message(text: &str) -> String {
+    let start = text.find("[TMPRL").or_else(|| text.find("message: \"").map(|i| i + 10));
+    match start {
+        Some(start) => {
+            let rest = &text[start..];
+            rest[..rest.find("\", source").unwrap_or(rest.len())].to_owned()
+        }
+        None => text.to_owned(),
+    }
+}
+
+/// Replays `histories` in order through one replay worker.
+pub async fn replay(registry: Arc<Registry>, histories: Vec<RecordedHistory>) -> anyhow::Result<Vec<ReplayOutcome>> {
+    let endpoint = Endpoint {
+        address: "replay".into(),
+        namespace: "default".into(),
+        task_queue: "caisson-replay".into(),
+        api_key: None,
+        tls: None,
+    };
+    let config = WorkerConfig::builder()
+        .namespace(endpoint.namespace.clone())
+        .task_queue(endpoint.task_queue.clone())
+        .task_types(WorkerTaskTypes::workflow_only())
+        .versioning_strategy(WorkerVersioningStrategy::None { build_id: "caisson-replay".into() })
+        .max_cached_workflows(1_usize)
+        .build()
+        .map_err(anyhow::Error::msg)?;
+    let (feeder, stream) = HistoryFeeder::new(1);
+    let worker = init_replay_worker(ReplayWorkerInput::new(config, stream))?;
+    let count = histories.len();
+    let feeding = tokio::spawn(async move {
+        for h in histories {
+            if feeder.feed(HistoryForReplay::new(h.history, h.workflow_id)).await.is_err() {
+                break;
+            }
+        }
+    });
+    let mut outcomes: Vec<Option<ReplayOutcome>> = vec![None; count];
+    let mut run_to_index: HashMap<String, usize> = HashMap::new();
+    let mut failures: HashMap<String, String> = HashMap::new();
+    let mut runs: HashMap<String, WorkflowRun> = HashMap::new();
+    while outcomes.iter().any(Option::is_none) {
+        let activation = match worker.poll_workflow_activation().await {
+            Ok(a) => a,
+            Err(PollError::ShutDown) => break,
+            Err(e) => return Err(e.into()),
+        };
+        let run_id = activation.run_id.clone();
+        for job in &activation.jobs {
+            match &job.variant {
+                // Core replays the histories one at a time, in order: the
+                // n-th new run is the n-th history.
+                Some(JobVariant::InitializeWorkflow(_)) if !run_to_index.contains_key(&run_id) => {
+                    let next = run_to_index.len();
+                    run_to_index.insert(run_id.clone(), next);
+                }
+                Some(JobVariant::RemoveFromCache(evict)) => {
+                    if let Some(&i) = run_to_index.get(&run_id) {
+                        outcomes[i] = Some(match evict.reason() {
+                            EvictionReason::Nondeterminism => ReplayOutcome::Nondeterminism(core_message(&evict.message)),
+                            EvictionReason::LangFail => {
+                                ReplayOutcome::Failed(failures.remove(&run_id).unwrap_or_else(|| evict.message.clone()))
+                            }
+                            _ => ReplayOutcome::Ok,
+                        });
+                    }
+                }
+                _ => {}
+            }
+        }
+        let completion = process_activation(&registry, &mut runs, activation, &endpoint);
+        if let Some(Status::Failed(f)) = &completion.status {
+            failures.insert(run_id.clone(), f.failure.as_ref().map(|f| f.message.clone()).unwrap_or_default());
+        }
+        worker.complete_workflow_activation(completion).await?;
+    }
+    worker.initiate_shutdown();
+    feeding.abort();
+    Ok(outcomes.into_iter().map(|o| o.unwrap_or_else(|| ReplayOutcome::Failed("the replay worker stopped early".into()))).collect())
+}
