@@ -173,15 +173,21 @@ pub async fn replay(registry: Arc<Registry>, histories: Vec<RecordedHistory>) ->
     let (feeder, stream) = HistoryFeeder::new(1);
     let worker = init_replay_worker(ReplayWorkerInput::new(config, stream))?;
     let count = histories.len();
+    // Ending the stream lets core shut the replay worker down, dropping any
+    // history still queued: keep it open until the last one has started.
+    let (all_started, release_feeder) = tokio::sync::oneshot::channel::<()>();
     let feeding = tokio::spawn(async move {
         for h in histories {
             if feeder.feed(HistoryForReplay::new(h.history, h.workflow_id)).await.is_err() {
-                break;
+                return;
             }
         }
+        let _ = release_feeder.await;
     });
+    let mut all_started = Some(all_started);
     let mut outcomes: Vec<Option<ReplayOutcome>> = vec![None; count];
     let mut run_to_index: HashMap<String, usize> = HashMap::new();
+    let mut started = 0;
     let mut failures: HashMap<String, String> = HashMap::new();
     let mut runs: HashMap<String, WorkflowRun> = HashMap::new();
     while outcomes.iter().any(Option::is_none) {
@@ -193,14 +199,20 @@ pub async fn replay(registry: Arc<Registry>, histories: Vec<RecordedHistory>) ->
         let run_id = activation.run_id.clone();
         for job in &activation.jobs {
             match &job.variant {
-                // Core replays the histories one at a time, in order: the
-                // n-th new run is the n-th history.
+                // Core replays the histories one at a time, in order, and
+                // evicts each at its end: the n-th run started is the n-th
+                // history (identical histories share a run id).
                 Some(JobVariant::InitializeWorkflow(_)) if !run_to_index.contains_key(&run_id) => {
-                    let next = run_to_index.len();
-                    run_to_index.insert(run_id.clone(), next);
+                    run_to_index.insert(run_id.clone(), started);
+                    started += 1;
+                    if started == count
+                        && let Some(signal) = all_started.take()
+                    {
+                        let _ = signal.send(());
+                    }
                 }
                 Some(JobVariant::RemoveFromCache(evict)) => {
-                    if let Some(&i) = run_to_index.get(&run_id) {
+                    if let Some(i) = run_to_index.remove(&run_id) {
                         outcomes[i] = Some(match evict.reason() {
                             EvictionReason::Nondeterminism => ReplayOutcome::Nondeterminism(core_message(&evict.message)),
                             EvictionReason::LangFail => {
@@ -219,7 +231,17 @@ pub async fn replay(registry: Arc<Registry>, histories: Vec<RecordedHistory>) ->
         }
         worker.complete_workflow_activation(completion).await?;
     }
+    // The last history may end with the worker's shutdown rather than an
+    // eviction: if it started and nothing failed, it replayed cleanly.
+    for (run_id, index) in run_to_index {
+        if outcomes[index].is_none() {
+            outcomes[index] = Some(match failures.remove(&run_id) {
+                Some(message) => ReplayOutcome::Failed(message),
+                None => ReplayOutcome::Ok,
+            });
+        }
+    }
     worker.initiate_shutdown();
     feeding.abort();
-    Ok(outcomes.into_iter().map(|o| o.unwrap_or_else(|| ReplayOutcome::Failed("the replay worker stopped early".into()))).collect())
+    Ok(outcomes.into_iter().map(|o| o.unwrap_or_else(|| ReplayOutcome::Failed("core did not replay this history".into()))).collect())
 }
