@@ -140,6 +140,20 @@ pub enum ReplayOutcome {
     Failed(String),
 }
 
+/// Core's replayer tells histories apart by run id and hangs on a repeat;
+/// give a repeated history (the same file twice, or a benchmark batch) a
+/// run id of its own.
+fn distinct_run_id(history: &mut History, index: usize, seen: &mut std::collections::HashSet<String>) {
+    use temporalio_common::protos::temporal::api::history::v1::history_event::Attributes;
+    if let Some(Attributes::WorkflowExecutionStartedEventAttributes(started)) =
+        history.events.first_mut().and_then(|e| e.attributes.as_mut())
+        && !seen.insert(started.original_execution_run_id.clone())
+    {
+        started.original_execution_run_id = format!("{}-replay-{index}", started.original_execution_run_id);
+        seen.insert(started.original_execution_run_id.clone());
+    }
+}
+
 /// The human part of core's eviction message (`[TMPRL1100] ...`), which
 /// core wraps in the debug form of the failure it sent.
 fn core_message(text: &str) -> String {
@@ -177,7 +191,9 @@ pub async fn replay(registry: Arc<Registry>, histories: Vec<RecordedHistory>) ->
     // history still queued: keep it open until the last one has started.
     let (all_started, release_feeder) = tokio::sync::oneshot::channel::<()>();
     let feeding = tokio::spawn(async move {
-        for h in histories {
+        let mut seen = std::collections::HashSet::new();
+        for (i, mut h) in histories.into_iter().enumerate() {
+            distinct_run_id(&mut h.history, i, &mut seen);
             if feeder.feed(HistoryForReplay::new(h.history, h.workflow_id)).await.is_err() {
                 return;
             }

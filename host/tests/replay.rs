@@ -32,6 +32,18 @@ fn recorded_histories_replay_cleanly() {
 }
 
 #[test]
+fn the_same_history_many_times_replays_each_time() {
+    let small = fixtures().join("small.json");
+    let small = small.to_str().unwrap();
+    let mut args = vec!["--plugin".to_owned(), plugin("test-workflows")];
+    args.extend(std::iter::repeat_n(small.to_owned(), 25));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (code, out) = replay(&args);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("25 histories: 25 ok, 0 failed"), "{out}");
+}
+
+#[test]
 fn changed_code_is_caught_and_patched_code_passes() {
     let dir = fixtures();
     let (code, out) = replay(&[
