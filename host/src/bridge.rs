@@ -112,7 +112,7 @@ pub enum Incoming {
         reason: String,
     },
     /// A new run (possibly a replay from the start), plus further jobs.
-    Start(StartRequest, Activation),
+    Start(Box<StartRequest>, Activation),
     /// Jobs for a running workflow.
     Continue(Activation),
 }
@@ -227,7 +227,7 @@ pub fn incoming(act: &WorkflowActivation, namespace: &str, task_queue: &str) -> 
         activation.jobs.push(next);
     }
     Ok(match start {
-        Some(request) => Incoming::Start(request, activation),
+        Some(request) => Incoming::Start(Box::new(request), activation),
         None => Incoming::Continue(activation),
     })
 }

@@ -147,3 +147,36 @@ impl Engines {
             .map_err(|source| PluginError::Compile { path: plugin.path.clone(), source })
     }
 }
+
+/// An exported function: a workflow or activity type.
+#[derive(Debug, Clone)]
+pub(crate) struct TypedExport {
+    /// Where to find it in an instance.
+    pub export: wasmtime::component::ComponentExportIndex,
+    /// Parameter names and types (for JSON → WIT).
+    pub params: Vec<(String, wasmtime::component::types::Type)>,
+    /// Result type, if any (for WIT → JSON).
+    pub result: Option<wasmtime::component::types::Type>,
+}
+
+/// The component's exported functions by name.
+pub(crate) fn typed_exports(
+    component: &wasmtime::component::Component,
+    engine: &Engine,
+) -> std::collections::BTreeMap<String, TypedExport> {
+    use wasmtime::component::types::ComponentItem;
+    let ty = component.component_type();
+    ty.exports(engine)
+        .filter_map(|(name, ext)| match ext.ty {
+            ComponentItem::ComponentFunc(f) => Some((
+                name.to_owned(),
+                TypedExport {
+                    export: component.get_export_index(None, name).expect("listed export exists"),
+                    params: f.params().map(|(n, t)| (n.to_owned(), t)).collect(),
+                    result: f.results().next(),
+                },
+            )),
+            _ => None,
+        })
+        .collect()
+}

@@ -88,44 +88,21 @@ impl Registry {
             return Err(refusal.into());
         }
         let compiled = self.engines.compile(&source)?;
-        let entry = match source.kind {
+        let (kind, types) = match source.kind {
             PluginKind::Workflow => {
                 let plugin = Arc::new(WorkflowPlugin::new(&source, &compiled.component, compiled.sha256.clone(), &self.workflow_linker)?);
                 let types: Vec<String> = plugin.workflow_types().map(str::to_owned).collect();
-                for t in &types {
-                    if let Some(other) = self.workflows.get(t) {
-                        return Err(RegistryError::Duplicate {
-                            kind: PluginKind::Workflow,
-                            name: t.clone(),
-                            first: other.name.to_string(),
-                            second: source.name.clone(),
-                        });
-                    }
-                }
-                for t in &types {
-                    self.workflows.insert(t.clone(), plugin.clone());
-                }
-                LoadedPlugin { name: source.name.clone(), path: path.to_owned(), kind: PluginKind::Workflow, sha256: compiled.sha256, types }
+                register(&mut self.workflows, &plugin, &types, PluginKind::Workflow, |p| p.name.to_string())?;
+                (PluginKind::Workflow, types)
             }
             PluginKind::Activity => {
                 let plugin = Arc::new(ActivityPlugin::new(&source, &compiled.component, compiled.sha256.clone(), &self.activity_linker)?);
                 let types: Vec<String> = plugin.activity_types().map(str::to_owned).collect();
-                for t in &types {
-                    if let Some(other) = self.activities.get(t) {
-                        return Err(RegistryError::Duplicate {
-                            kind: PluginKind::Activity,
-                            name: t.clone(),
-                            first: other.name.to_string(),
-                            second: source.name.clone(),
-                        });
-                    }
-                }
-                for t in &types {
-                    self.activities.insert(t.clone(), plugin.clone());
-                }
-                LoadedPlugin { name: source.name.clone(), path: path.to_owned(), kind: PluginKind::Activity, sha256: compiled.sha256, types }
+                register(&mut self.activities, &plugin, &types, PluginKind::Activity, |p| p.name.to_string())?;
+                (PluginKind::Activity, types)
             }
         };
+        let entry = LoadedPlugin { name: source.name.clone(), path: path.to_owned(), kind, sha256: compiled.sha256, types };
         self.loaded.push(entry);
         Ok(self.loaded.last().expect("just pushed"))
     }
@@ -154,4 +131,22 @@ impl Registry {
     pub fn loaded(&self) -> &[LoadedPlugin] {
         &self.loaded
     }
+}
+
+/// Adds `plugin` under each of `types`, unless another plugin serves one
+/// of them already (then nothing is added).
+fn register<P>(
+    map: &mut BTreeMap<String, Arc<P>>,
+    plugin: &Arc<P>,
+    types: &[String],
+    kind: PluginKind,
+    name_of: impl Fn(&P) -> String,
+) -> Result<(), RegistryError> {
+    if let Some((t, other)) = types.iter().find_map(|t| map.get(t).map(|other| (t, other))) {
+        return Err(RegistryError::Duplicate { kind, name: t.clone(), first: name_of(other), second: name_of(plugin) });
+    }
+    for t in types {
+        map.insert(t.clone(), plugin.clone());
+    }
+    Ok(())
 }

@@ -208,7 +208,7 @@ pub fn process_activation(
                     format!("no plugin serves workflow type `{}` (this worker serves: {})", request.workflow_type, known.join(", ")),
                 );
             };
-            match WorkflowRun::start(plugin.clone(), request) {
+            match WorkflowRun::start(plugin.clone(), *request) {
                 Ok(run) => {
                     runs.insert(run_id.clone(), run);
                 }

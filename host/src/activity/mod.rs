@@ -13,15 +13,15 @@ pub mod outbound;
 use crate::guest_log::LineLog;
 use crate::manifest::{DirAccess, PluginSettings};
 use crate::payload;
-use crate::plugin::{PluginError, PluginSource};
+use crate::plugin::{PluginError, PluginSource, TypedExport, typed_exports};
 use outbound::OutboundPolicy;
 use bindings::{ActivityInfo, LogLevel};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use wasmtime::component::types::{ComponentItem, Type};
-use wasmtime::component::{Component, ComponentExportIndex, HasSelf, InstancePre, Linker, ResourceTable, Val};
+use wasmtime::component::types::Type;
+use wasmtime::component::{Component, HasSelf, InstancePre, Linker, ResourceTable, Val};
 use wasmtime::{Store, StoreLimits, StoreLimitsBuilder, Trap};
 use std::future::Future;
 use wasmtime_wasi::sockets::SocketAddrUse;
@@ -169,13 +169,6 @@ pub fn activity_linker(engine: &wasmtime::Engine) -> wasmtime::Result<Linker<Act
     Ok(linker)
 }
 
-#[derive(Debug, Clone)]
-struct ActivityType {
-    export: ComponentExportIndex,
-    params: Vec<(String, Type)>,
-    result: Option<Type>,
-}
-
 /// A loaded activity plugin.
 pub struct ActivityPlugin {
     /// Plugin name (file stem).
@@ -183,7 +176,7 @@ pub struct ActivityPlugin {
     /// SHA-256 of the component: its version.
     pub sha256: String,
     pre: InstancePre<ActivityHost>,
-    types: BTreeMap<String, ActivityType>,
+    types: BTreeMap<String, TypedExport>,
     settings: PluginSettings,
     outbound: Arc<OutboundPolicy>,
 }
@@ -215,15 +208,7 @@ impl ActivityPlugin {
         }
         let outbound = Arc::new(OutboundPolicy::parse(&source.settings.allow_outbound).map_err(|e| refuse(e.to_string()))?);
         let pre = linker.instantiate_pre(component).map_err(|e| refuse(format!("{e:#}")))?;
-        let mut types = BTreeMap::new();
-        let ty = component.component_type();
-        for (name, ext) in ty.exports(linker.engine()) {
-            if let ComponentItem::ComponentFunc(f) = ext.ty {
-                let export = component.get_export_index(None, name).expect("listed export exists");
-                let params = f.params().map(|(n, t)| (n.to_owned(), t)).collect();
-                types.insert(name.to_owned(), ActivityType { export, params, result: f.results().next() });
-            }
-        }
+        let types = typed_exports(component, linker.engine());
         Ok(ActivityPlugin { name: source.name.as_str().into(), sha256, pre, types, settings: source.settings.clone(), outbound })
     }
 
@@ -327,7 +312,7 @@ impl ActivityPlugin {
         let call = async {
             let instance = self.pre.instantiate_async(&mut store).await?;
             let func = instance
-                .get_func(&mut store, &at.export)
+                .get_func(&mut store, at.export)
                 .ok_or_else(|| wasmtime::format_err!("the export vanished after instantiation"))?;
             let mut results = vec![Val::Bool(false); results_len];
             func.call_async(&mut store, &params, &mut results).await?;
@@ -365,7 +350,7 @@ impl ActivityPlugin {
         }
     }
 
-    fn outcome(&self, at: &ActivityType, results: Vec<Val>) -> AttemptOutcome {
+    fn outcome(&self, at: &TypedExport, results: Vec<Val>) -> AttemptOutcome {
         let Some(result) = results.into_iter().next() else {
             return AttemptOutcome::Completed(serde_json::Value::Null);
         };

@@ -12,7 +12,7 @@ mod host;
 pub mod state;
 
 use crate::payload::{self, ArgsError};
-use crate::plugin::{PluginError, PluginSource};
+use crate::plugin::{PluginError, PluginSource, TypedExport, typed_exports};
 use bindings::WorkflowInfo;
 pub use host::WorkflowHost;
 use state::{Command, GuestMisuse, Job, RunState};
@@ -43,14 +43,6 @@ pub fn workflow_linker(engine: &Engine) -> wasmtime::Result<Linker<WorkflowHost>
     Ok(linker)
 }
 
-/// A workflow type: one exported function.
-#[derive(Debug, Clone)]
-struct WorkflowType {
-    export: ComponentExportIndex,
-    params: Vec<(String, Type)>,
-    result: Option<Type>,
-}
-
 /// A loaded workflow plugin, ready to instantiate runs in microseconds.
 pub struct WorkflowPlugin {
     /// Plugin name (file stem).
@@ -58,7 +50,7 @@ pub struct WorkflowPlugin {
     /// SHA-256 of the component: its version.
     pub sha256: String,
     pre: InstancePre<WorkflowHost>,
-    types: BTreeMap<String, WorkflowType>,
+    types: BTreeMap<String, TypedExport>,
     query_handler: Option<ComponentExportIndex>,
     fuel: u64,
     deadline_ticks: u64,
@@ -84,23 +76,13 @@ impl WorkflowPlugin {
         let engine = linker.engine();
         let link_error = |e: wasmtime::Error| PluginError::Refused { path: source.path.clone(), message: format!("{e:#}") };
         let pre = linker.instantiate_pre(component).map_err(link_error)?;
-        let mut types = BTreeMap::new();
-        let mut query_handler = None;
+        let types = typed_exports(component, engine);
         let ty = component.component_type();
-        for (name, ext) in ty.exports(engine) {
-            match ext.ty {
-                ComponentItem::ComponentFunc(f) => {
-                    let export = component.get_export_index(None, name).expect("listed export exists");
-                    let params = f.params().map(|(n, t)| (n.to_owned(), t)).collect();
-                    types.insert(name.to_owned(), WorkflowType { export, params, result: f.results().next() });
-                }
-                ComponentItem::ComponentInstance(_) if name.starts_with("caisson:workflow/queries@") => {
-                    let iface = component.get_export_index(None, name).expect("listed export exists");
-                    query_handler = component.get_export_index(Some(&iface), "handle");
-                }
-                _ => {}
-            }
-        }
+        let query_handler = ty
+            .exports(engine)
+            .find(|(name, ext)| matches!(ext.ty, ComponentItem::ComponentInstance(_)) && name.starts_with("caisson:workflow/queries@"))
+            .and_then(|(name, _)| component.get_export_index(None, name))
+            .and_then(|iface| component.get_export_index(Some(&iface), "handle"));
         Ok(WorkflowPlugin {
             name: source.name.as_str().into(),
             sha256,
@@ -170,7 +152,7 @@ pub struct WorkflowRun {
     plugin: Arc<WorkflowPlugin>,
     state: Arc<Mutex<RunState>>,
     phase: Phase,
-    workflow_type: WorkflowType,
+    workflow_type: TypedExport,
 }
 
 impl std::fmt::Debug for WorkflowRun {
@@ -221,7 +203,7 @@ impl WorkflowRun {
             let outcome = async {
                 let instance = pre.instantiate_async(&mut store).await?;
                 let func = instance
-                    .get_func(&mut store, &export)
+                    .get_func(&mut store, export)
                     .ok_or_else(|| wasmtime::format_err!("the export vanished after instantiation"))?;
                 let mut results = vec![Val::Bool(false); results_len];
                 func.call_async(&mut store, &params, &mut results).await?;
