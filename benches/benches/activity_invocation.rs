@@ -15,7 +15,6 @@ use caisson::registry::Registry;
 use criterion::{Criterion, criterion_group};
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
 fn setup() -> (tokio::runtime::Runtime, Registry, Arc<Attempt>) {
@@ -40,7 +39,7 @@ fn setup() -> (tokio::runtime::Runtime, Registry, Arc<Attempt>) {
             heartbeat_timeout_ms: None,
         },
         last_heartbeat_details: None,
-        cancelled: Arc::new(AtomicBool::new(false)),
+        cancellation: Arc::default(),
         heartbeat: Arc::new(|_| {}),
         plugin: "test-activities".into(),
     });

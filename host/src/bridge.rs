@@ -38,10 +38,14 @@ pub fn payload_json(p: &Payload) -> Result<Json, String> {
     payload::decode_payload(p.metadata.get(ENCODING_KEY).map(Vec::as_slice), &p.data)
 }
 
-/// A payload as JSON text for the guest (`null` when undecodable is not
-/// an option: the error names the payload).
+/// A payload as JSON text for the guest. `json/plain` data is passed on
+/// as it is (the guest parses it; parsing and re-printing it here would
+/// do the work twice on every resolution of every replay).
 fn payload_text(p: &Payload) -> Result<String, String> {
-    payload_json(p).map(|j| j.to_string())
+    match p.metadata.get(ENCODING_KEY).map(Vec::as_slice) {
+        Some(b"json/plain") | None => String::from_utf8(p.data.clone()).map_err(|_| "json/plain payload is not UTF-8".to_owned()),
+        _ => payload_json(p).map(|j| j.to_string()),
+    }
 }
 
 fn payload_texts(ps: &[Payload]) -> Result<Vec<String>, String> {
@@ -101,6 +105,28 @@ pub fn failure_to_wit(f: &Failure) -> wit::Failure {
         Some(FailureInfo::CanceledFailureInfo(_)) => wit::Failure::Cancelled(cur.message.clone()),
         _ => wit::Failure::Other(if cur.message.is_empty() { f.message.clone() } else { cur.message.clone() }),
     }
+}
+
+/// How an activity or a child workflow ended, in core's terms.
+enum Ended<'a> {
+    Completed(Option<&'a Payload>),
+    Failed(Option<&'a Failure>),
+    Cancelled(Option<&'a Failure>),
+    Missing,
+}
+
+/// The guest's view of how `what` ended.
+fn outcome(what: &str, ended: Ended<'_>) -> Result<wit::Outcome, String> {
+    Ok(match ended {
+        Ended::Completed(result) => {
+            wit::Outcome::Completed(result.map_or(Ok("null".into()), payload_text).map_err(|e| format!("{what} result: {e}"))?)
+        }
+        Ended::Failed(f) => wit::Outcome::Failed(f.map_or_else(|| wit::Failure::Other(format!("{what} failed")), failure_to_wit)),
+        Ended::Cancelled(f) => {
+            wit::Outcome::Failed(wit::Failure::Cancelled(f.map_or_else(|| format!("{what} cancelled"), |f| f.message.clone())))
+        }
+        Ended::Missing => wit::Outcome::Failed(wit::Failure::Other(format!("{what} resolved without a result"))),
+    })
 }
 
 /// What core's activation means for the runtime.
@@ -164,22 +190,13 @@ pub fn incoming(act: &WorkflowActivation, namespace: &str, task_queue: &str) -> 
                 args: payload_texts(&s.input).map_err(|e| format!("signal `{}`: {e}", s.signal_name))?,
             }),
             JobVariant::ResolveActivity(r) => {
-                let status = r.result.as_ref().and_then(|res| res.status.as_ref());
-                let outcome = match status {
-                    Some(activity_resolution::Status::Completed(ok)) => wit::Outcome::Completed(
-                        ok.result.as_ref().map_or(Ok("null".into()), payload_text).map_err(|e| format!("activity result: {e}"))?,
-                    ),
-                    Some(activity_resolution::Status::Failed(f)) => {
-                        wit::Outcome::Failed(f.failure.as_ref().map_or(wit::Failure::Other("activity failed".into()), failure_to_wit))
-                    }
-                    Some(activity_resolution::Status::Cancelled(c)) => wit::Outcome::Failed(wit::Failure::Cancelled(
-                        c.failure.as_ref().map_or_else(|| "activity cancelled".into(), |f| f.message.clone()),
-                    )),
-                    Some(activity_resolution::Status::Backoff(_)) | None => {
-                        wit::Outcome::Failed(wit::Failure::Other("activity resolved without a result".into()))
-                    }
+                let ended = match r.result.as_ref().and_then(|res| res.status.as_ref()) {
+                    Some(activity_resolution::Status::Completed(ok)) => Ended::Completed(ok.result.as_ref()),
+                    Some(activity_resolution::Status::Failed(f)) => Ended::Failed(f.failure.as_ref()),
+                    Some(activity_resolution::Status::Cancelled(c)) => Ended::Cancelled(c.failure.as_ref()),
+                    Some(activity_resolution::Status::Backoff(_)) | None => Ended::Missing,
                 };
-                Job::ResolveActivity { seq: r.seq, outcome }
+                Job::ResolveActivity { seq: r.seq, outcome: outcome("activity", ended)? }
             }
             JobVariant::NotifyHasPatch(p) => Job::NotifyHasPatch { patch_id: p.patch_id.clone() },
             JobVariant::ResolveChildWorkflowExecutionStart(r) => match &r.status {
@@ -200,20 +217,13 @@ pub fn incoming(act: &WorkflowActivation, namespace: &str, task_queue: &str) -> 
                 None => continue,
             },
             JobVariant::ResolveChildWorkflowExecution(r) => {
-                let status = r.result.as_ref().and_then(|res| res.status.as_ref());
-                let outcome = match status {
-                    Some(child_workflow_result::Status::Completed(ok)) => wit::Outcome::Completed(
-                        ok.result.as_ref().map_or(Ok("null".into()), payload_text).map_err(|e| format!("child result: {e}"))?,
-                    ),
-                    Some(child_workflow_result::Status::Failed(f)) => {
-                        wit::Outcome::Failed(f.failure.as_ref().map_or(wit::Failure::Other("child failed".into()), failure_to_wit))
-                    }
-                    Some(child_workflow_result::Status::Cancelled(c)) => wit::Outcome::Failed(wit::Failure::Cancelled(
-                        c.failure.as_ref().map_or_else(|| "child cancelled".into(), |f| f.message.clone()),
-                    )),
-                    None => wit::Outcome::Failed(wit::Failure::Other("child resolved without a result".into())),
+                let ended = match r.result.as_ref().and_then(|res| res.status.as_ref()) {
+                    Some(child_workflow_result::Status::Completed(ok)) => Ended::Completed(ok.result.as_ref()),
+                    Some(child_workflow_result::Status::Failed(f)) => Ended::Failed(f.failure.as_ref()),
+                    Some(child_workflow_result::Status::Cancelled(c)) => Ended::Cancelled(c.failure.as_ref()),
+                    None => Ended::Missing,
                 };
-                Job::ResolveChild { seq: r.seq, outcome }
+                Job::ResolveChild { seq: r.seq, outcome: outcome("child workflow", ended)? }
             }
             JobVariant::ResolveSignalExternalWorkflow(r) => {
                 Job::ResolveSignalExternal { seq: r.seq, failure: r.failure.as_ref().map(failure_to_wit) }

@@ -1,7 +1,7 @@
 //! The worker: connects to Temporal through sdk-core, polls workflow
 //! activations and activity tasks, and runs them on the plugins.
 
-use crate::activity::{Attempt, AttemptOutcome};
+use crate::activity::{Attempt, AttemptOutcome, Cancellation};
 use crate::bridge::{self, Incoming};
 use crate::manifest::{TemporalSettings, WorkerSettings};
 use crate::registry::Registry;
@@ -9,7 +9,6 @@ use crate::workflow::WorkflowRun;
 use anyhow::Context as _;
 use std::collections::HashMap;
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use temporalio_client::envconfig::LoadClientConfigProfileOptions;
@@ -227,7 +226,7 @@ pub fn process_activation(
     }
 }
 
-type Running = Arc<Mutex<HashMap<Vec<u8>, Arc<AtomicBool>>>>;
+type Running = Arc<Mutex<HashMap<Vec<u8>, Arc<Cancellation>>>>;
 
 async fn activity_loop(worker: Arc<Worker>, registry: Arc<Registry>) -> anyhow::Result<()> {
     let running: Running = Arc::default();
@@ -240,11 +239,11 @@ async fn activity_loop(worker: Arc<Worker>, registry: Arc<Registry>) -> anyhow::
         let ActivityTask { task_token, variant } = task;
         match variant {
             Some(activity_task::Variant::Start(start)) => {
-                let cancelled = Arc::new(AtomicBool::new(false));
-                lock(&running).insert(task_token.clone(), cancelled.clone());
+                let cancellation = Arc::new(Cancellation::default());
+                lock(&running).insert(task_token.clone(), cancellation.clone());
                 let (worker, registry, running) = (worker.clone(), registry.clone(), running.clone());
                 tokio::spawn(async move {
-                    let outcome = run_attempt(&worker, &registry, &task_token, start, cancelled).await;
+                    let outcome = run_attempt(&worker, &registry, &task_token, start, cancellation).await;
                     lock(&running).remove(&task_token);
                     let completion = ActivityTaskCompletion { task_token, result: Some(bridge::activity_result(outcome)) };
                     if let Err(e) = worker.complete_activity_task(completion).await {
@@ -253,9 +252,9 @@ async fn activity_loop(worker: Arc<Worker>, registry: Arc<Registry>) -> anyhow::
                 });
             }
             Some(activity_task::Variant::Cancel(cancel)) => {
-                if let Some(flag) = lock(&running).get(&task_token) {
+                if let Some(cancellation) = lock(&running).get(&task_token) {
                     tracing::info!("activity cancellation requested ({:?})", cancel.reason());
-                    flag.store(true, Ordering::Relaxed);
+                    cancellation.request();
                 }
             }
             None => {}
@@ -272,7 +271,7 @@ async fn run_attempt(
     registry: &Registry,
     task_token: &[u8],
     start: temporalio_common::protos::coresdk::activity_task::Start,
-    cancelled: Arc<AtomicBool>,
+    cancellation: Arc<Cancellation>,
 ) -> AttemptOutcome {
     let failed = |message: String, error_type: &str| AttemptOutcome::Failed {
         message,
@@ -319,7 +318,7 @@ async fn run_attempt(
             heartbeat_timeout_ms: ms(&start.heartbeat_timeout),
         },
         last_heartbeat_details,
-        cancelled,
+        cancellation,
         heartbeat,
         plugin: plugin.name.clone(),
     });

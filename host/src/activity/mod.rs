@@ -95,13 +95,45 @@ impl bindings::caisson::activity::context::Host for ActivityHost {
         self.attempt.last_heartbeat_details.clone()
     }
     fn is_cancelled(&mut self) -> bool {
-        self.attempt.cancelled.load(Ordering::Relaxed)
+        self.attempt.cancellation.is_requested()
     }
     fn info(&mut self) -> ActivityInfo {
         self.attempt.info.clone()
     }
     fn log(&mut self, level: LogLevel, message: String) {
         self.attempt.log(level, &message);
+    }
+}
+
+/// Temporal's request that an attempt stop: a flag the guest polls
+/// (`is-cancelled`) and a wake-up for the host's grace-period timer.
+#[derive(Debug, Default)]
+pub struct Cancellation {
+    requested: AtomicBool,
+    notify: tokio::sync::Notify,
+}
+
+impl Cancellation {
+    /// Requests cancellation (idempotent).
+    pub fn request(&self) {
+        self.requested.store(true, Ordering::SeqCst);
+        self.notify.notify_waiters();
+    }
+
+    /// True once cancellation was requested.
+    pub fn is_requested(&self) -> bool {
+        self.requested.load(Ordering::SeqCst)
+    }
+
+    /// Resolves once cancellation is requested.
+    pub async fn requested(&self) {
+        loop {
+            let notified = self.notify.notified();
+            if self.is_requested() {
+                return;
+            }
+            notified.await;
+        }
     }
 }
 
@@ -112,7 +144,7 @@ pub struct Attempt {
     /// Heartbeat details of the previous attempt.
     pub last_heartbeat_details: Option<String>,
     /// Set when Temporal asks the attempt to stop.
-    pub cancelled: Arc<AtomicBool>,
+    pub cancellation: Arc<Cancellation>,
     /// Sends a heartbeat (JSON details) to Temporal.
     pub heartbeat: Arc<dyn Fn(Option<String>) + Send + Sync>,
     /// Plugin name, for log lines.
@@ -318,18 +350,22 @@ impl ActivityPlugin {
             func.call_async(&mut store, &params, &mut results).await?;
             Ok::<_, wasmtime::Error>(results)
         };
-        let cancelled = attempt.cancelled.clone();
-        let watch_cancel = async {
-            while !cancelled.load(Ordering::Relaxed) {
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
+        let cancellation = attempt.cancellation.clone();
+        let grace_expired = async {
+            cancellation.requested().await;
             tokio::time::sleep(CANCEL_GRACE).await;
         };
-        let limit = self.settings.timeout.unwrap_or(Duration::MAX);
+        let plugin_limit = async {
+            match self.settings.timeout {
+                Some(limit) => tokio::time::sleep(limit).await,
+                None => std::future::pending().await,
+            }
+        };
         let result = tokio::select! {
             r = call => r,
-            _ = watch_cancel => return AttemptOutcome::Cancelled,
-            _ = tokio::time::sleep(limit) => {
+            _ = grace_expired => return AttemptOutcome::Cancelled,
+            _ = plugin_limit => {
+                let limit = self.settings.timeout.unwrap_or_default();
                 return AttemptOutcome::failed(
                     format!("plugin {}: activity `{activity_type}` ran past the plugin's timeout of {limit:?}", self.name),
                     "TimeoutError",
@@ -337,7 +373,7 @@ impl ActivityPlugin {
                 );
             }
         };
-        if attempt.cancelled.load(Ordering::Relaxed) {
+        if attempt.cancellation.is_requested() {
             return AttemptOutcome::Cancelled;
         }
         match result {
