@@ -1,1 +1,4 @@
-//! Benchmarks live in `benches/`; see README.md.
+//! Benchmarks live in `benches/`; see README.md. The library holds what
+//! they share: the native Temporal Rust SDK reference workflow.
+
+pub mod native;
