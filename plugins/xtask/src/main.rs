@@ -4,19 +4,24 @@
 //! cargo xtask plugins [NAME...]     build all plugins (or only the named ones)
 //! ```
 //!
-//! * Rust plugins (`plugins/rust/*`) build with cargo for the target named in
+//! * Rust plugins (the members of the `plugins/rust` workspace, which also
+//!   lists the example crates under `examples/`) build with cargo for the target named in
 //!   `[package.metadata.caisson] target`: workflows for
 //!   `wasm32-unknown-unknown` (then wrapped into a component here, with
 //!   `wit-component`), activities for `wasm32-wasip2`. The guest toolchain is
 //!   rustup's wasm targets, or Debian's Rust with `-Zbuild-std` where rustup
 //!   cannot fetch them; `CAISSON_GUEST_TOOLCHAIN=rustup|debian` forces one.
-//! * JavaScript plugins (`plugins/js/*/index.js`) build with componentize-js.
-//! * Python plugins (`plugins/python/*/app.py`) build with componentize-py.
+//! * JavaScript plugins (`plugins/js/*/index.js`, `examples/*/*/index.js`)
+//!   build with componentize-js.
+//! * Python plugins (`plugins/python/*/app.py`, `examples/*/*/app.py`) build
+//!   with componentize-py.
 //!
 //! Each plugin's `wit/` folder holds its world; the `caisson:*` packages from
 //! the top-level `wit/` are added as dependencies. A `caisson.toml` beside a
 //! plugin's sources is copied next to its `.wasm` as `NAME.toml`: the
-//! plugin's grants, in the drop-in folder layout the worker reads.
+//! plugin's grants, in the drop-in folder layout the worker reads. Granted
+//! directories that resolve inside `build/` are created (they hold the
+//! examples' runtime state); others must exist.
 
 use anyhow::{Context, Result, bail};
 use std::path::{Path, PathBuf};
@@ -65,8 +70,11 @@ fn build_plugins(only: &[String]) -> Result<()> {
         built.extend(rust.iter().map(|p| p.name.clone()));
     }
     for lang in [Lang::Js, Lang::Python] {
-        for dir in plugin_dirs(&root.join(lang.folder()), lang.entry())? {
+        for dir in scripted_plugin_dirs(&root, lang)? {
             let name = file_name(&dir);
+            if built.contains(&name) {
+                bail!("two plugins are named `{name}` (the second in {}): rename one folder", dir.display());
+            }
             if wanted(&name) {
                 build_scripted(&root, lang, &dir, &out)?;
                 built.push(name);
@@ -75,7 +83,7 @@ fn build_plugins(only: &[String]) -> Result<()> {
     }
     for name in only {
         if !built.contains(name) {
-            bail!("no plugin named `{name}` under plugins/");
+            bail!("no plugin named `{name}` under plugins/ or examples/");
         }
     }
     eprintln!(
@@ -98,6 +106,31 @@ fn plugin_dirs(dir: &Path, entry: &str) -> Result<Vec<PathBuf>> {
         for e in rd {
             let p = e?.path();
             if p.join(entry).is_file() && p.join("wit").is_dir() {
+                dirs.push(p);
+            }
+        }
+    }
+    dirs.sort();
+    Ok(dirs)
+}
+
+/// JS or Python plugin folders: `plugins/js/*` (or `plugins/python/*`),
+/// then the examples' `examples/*/*`.
+fn scripted_plugin_dirs(root: &Path, lang: Lang) -> Result<Vec<PathBuf>> {
+    let mut dirs = plugin_dirs(&root.join(lang.folder()), lang.entry())?;
+    for example in example_dirs(root)? {
+        dirs.extend(plugin_dirs(&example, lang.entry())?);
+    }
+    Ok(dirs)
+}
+
+/// `examples/*`, sorted.
+fn example_dirs(root: &Path) -> Result<Vec<PathBuf>> {
+    let mut dirs = Vec::new();
+    if let Ok(rd) = std::fs::read_dir(root.join("examples")) {
+        for e in rd {
+            let p = e?.path();
+            if p.is_dir() {
                 dirs.push(p);
             }
         }
@@ -141,9 +174,25 @@ struct Variant {
     features: Vec<String>,
 }
 
+#[derive(serde::Deserialize)]
+struct WorkspaceManifest {
+    workspace: Workspace,
+}
+#[derive(serde::Deserialize)]
+struct Workspace {
+    members: Vec<String>,
+}
+
+/// The members of the `plugins/rust` workspace that declare
+/// `[package.metadata.caisson]`. Members may live outside `plugins/rust`
+/// (the examples' crates do, with `package.workspace` pointing back).
 fn rust_plugins(root: &Path) -> Result<Vec<RustPlugin>> {
+    let ws_path = root.join("plugins/rust/Cargo.toml");
+    let ws: WorkspaceManifest =
+        toml::from_str(&std::fs::read_to_string(&ws_path)?).with_context(|| format!("reading {}", ws_path.display()))?;
     let mut plugins = Vec::new();
-    for dir in plugin_dirs(&root.join("plugins/rust"), "Cargo.toml")? {
+    for member in &ws.workspace.members {
+        let dir = root.join("plugins/rust").join(member);
         let manifest_path = dir.join("Cargo.toml");
         let text = std::fs::read_to_string(&manifest_path)?;
         let manifest: CargoManifest = toml::from_str(&text)
@@ -153,6 +202,9 @@ fn rust_plugins(root: &Path) -> Result<Vec<RustPlugin>> {
         let Some(meta) = manifest.package.metadata.and_then(|m| m.caisson) else {
             continue;
         };
+        if plugins.iter().any(|p: &RustPlugin| p.name == manifest.package.name) {
+            bail!("two Rust plugins are named `{}`", manifest.package.name);
+        }
         plugins.push(RustPlugin { name: manifest.package.name, dir, target: meta.target, variants: meta.variant });
     }
     Ok(plugins)
@@ -468,10 +520,58 @@ fn copy_manifest(out: &Path, name: &str, src: &Path) -> Result<()> {
     let dest = out.join(format!("{name}.toml"));
     if manifest.exists() {
         std::fs::copy(&manifest, &dest)?;
+        create_build_dirs(out, &manifest)?;
     } else {
         let _ = std::fs::remove_file(&dest);
     }
     Ok(())
+}
+
+#[derive(serde::Deserialize)]
+struct Grants {
+    #[serde(default)]
+    dirs: Vec<DirGrant>,
+}
+#[derive(serde::Deserialize)]
+struct DirGrant {
+    host: PathBuf,
+}
+
+/// Creates the granted directories of a plugin manifest that resolve
+/// (relative to `out`, where the manifest lands) inside `build/`: the
+/// examples keep their runtime state there, and the worker refuses a grant
+/// of a directory that does not exist.
+fn create_build_dirs(out: &Path, manifest: &Path) -> Result<()> {
+    let text = std::fs::read_to_string(manifest)?;
+    let Ok(grants) = toml::from_str::<Grants>(&text) else {
+        return Ok(()); // the worker reports a malformed manifest
+    };
+    let build = out.parent().unwrap_or(out);
+    for grant in grants.dirs {
+        if grant.host.is_absolute() {
+            continue;
+        }
+        let resolved = normalize(&out.join(&grant.host));
+        if resolved.starts_with(build) && !resolved.exists() {
+            std::fs::create_dir_all(&resolved).with_context(|| format!("creating {}", resolved.display()))?;
+        }
+    }
+    Ok(())
+}
+
+/// Removes `.` and `..` components without touching the filesystem.
+fn normalize(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for c in path.components() {
+        match c {
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            std::path::Component::CurDir => {}
+            other => out.push(other),
+        }
+    }
+    out
 }
 
 fn run(cmd: &mut Command) -> Result<()> {

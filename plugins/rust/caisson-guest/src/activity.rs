@@ -42,3 +42,18 @@ pub fn last_heartbeat<T: serde::de::DeserializeOwned>() -> Option<T> {
 pub fn log(message: &str) {
     context::log(LogLevel::Info, message);
 }
+
+/// Logs a warning.
+pub fn warn(message: &str) {
+    context::log(LogLevel::Warn, message);
+}
+
+/// Facts about this attempt (activity id, workflow id, attempt number…).
+pub fn info() -> ActivityInfo {
+    context::info()
+}
+
+/// True once cancellation was requested: return promptly.
+pub fn is_cancelled() -> bool {
+    context::is_cancelled()
+}

@@ -16,4 +16,6 @@
 //! workspace), so both share one set of types.
 
 pub mod activity;
+#[cfg(feature = "http")]
+pub mod http;
 pub mod workflow;

@@ -181,6 +181,11 @@ impl ActivityBuilder {
         self.0.args.push(to_json(value));
         self
     }
+    /// Adds several arguments at once: `.args((&order, &card))`.
+    pub fn args<A: IntoArgs>(mut self, values: A) -> Self {
+        self.0.args.extend(values.into_args());
+        self
+    }
     /// Routes to another task queue.
     pub fn task_queue(mut self, q: &str) -> Self {
         self.0.task_queue = Some(q.into());
@@ -231,6 +236,84 @@ impl ActivityBuilder {
     }
 }
 
+/// Arguments given together: a tuple of serializable values (`()`,
+/// `(a,)`, `(a, b)`, … up to six), each one JSON document.
+pub trait IntoArgs {
+    /// The arguments as JSON documents.
+    fn into_args(self) -> Vec<String>;
+}
+
+impl IntoArgs for () {
+    fn into_args(self) -> Vec<String> {
+        vec![]
+    }
+}
+
+macro_rules! tuple_args {
+    ($($name:ident),+) => {
+        impl<$($name: Serialize),+> IntoArgs for ($($name,)+) {
+            #[allow(non_snake_case)]
+            fn into_args(self) -> Vec<String> {
+                let ($($name,)+) = self;
+                vec![$(to_json(&$name)),+]
+            }
+        }
+    };
+}
+tuple_args!(A);
+tuple_args!(A, B);
+tuple_args!(A, B, C);
+tuple_args!(A, B, C, D);
+tuple_args!(A, B, C, D, E);
+tuple_args!(A, B, C, D, E, F);
+
+/// Compensations for a saga: register an undo step after each step that
+/// succeeded; on failure, [`Saga::compensate`] runs them newest first.
+///
+/// ```ignore
+/// let mut saga = wf::Saga::new();
+/// let reservation: Reservation = wf::activity("reserve-inventory").arg(&order).call()?;
+/// saga.add(wf::activity("release-inventory").arg(&reservation));
+/// if let Err(e) = wf::activity("charge-payment").arg(&order).call::<Receipt>() {
+///     saga.compensate();
+///     return Err(e.into());
+/// }
+/// ```
+#[derive(Debug, Default)]
+pub struct Saga {
+    steps: Vec<ActivityBuilder>,
+}
+
+impl Saga {
+    /// No compensations yet.
+    pub fn new() -> Self {
+        Saga::default()
+    }
+
+    /// Registers the undo of a step that succeeded.
+    pub fn add(&mut self, compensation: ActivityBuilder) {
+        self.steps.push(compensation);
+    }
+
+    /// The registered compensations' activity types, oldest first.
+    pub fn pending(&self) -> Vec<String> {
+        self.steps.iter().map(|s| s.0.activity_type.clone()).collect()
+    }
+
+    /// Runs the compensations newest first, one after the other, each to
+    /// completion (with its own retry policy). Returns `(activity type,
+    /// outcome)` per compensation in the order they ran; a failed
+    /// compensation does not stop the others.
+    pub fn compensate(&mut self) -> Vec<(String, Result<String, StepError>)> {
+        let mut ran = Vec::new();
+        while let Some(step) = self.steps.pop() {
+            let name = step.0.activity_type.clone();
+            ran.push((name, step.start().join_json()));
+        }
+        ran
+    }
+}
+
 /// Builds a child workflow: `child("process-item").arg(&x).call()`.
 pub fn child(workflow_type: &str) -> ChildBuilder {
     ChildBuilder(ChildWorkflowOptions {
@@ -254,6 +337,21 @@ impl ChildBuilder {
     /// Adds an argument.
     pub fn arg<T: Serialize + ?Sized>(mut self, value: &T) -> Self {
         self.0.args.push(to_json(value));
+        self
+    }
+    /// Adds several arguments at once (a tuple).
+    pub fn args<A: IntoArgs>(mut self, values: A) -> Self {
+        self.0.args.extend(values.into_args());
+        self
+    }
+    /// Limit for the whole child execution.
+    pub fn execution_timeout(mut self, d: Duration) -> Self {
+        self.0.execution_timeout_ms = Some(ms(d));
+        self
+    }
+    /// What happens to the child when this workflow closes.
+    pub fn parent_close_policy(mut self, p: ParentClosePolicy) -> Self {
+        self.0.parent_close_policy = p;
         self
     }
     /// Sets the child's workflow id.
@@ -326,6 +424,60 @@ pub fn take_signal(name: &str) -> Option<Vec<String>> {
 /// Takes the oldest signal named `name` and deserializes its first argument.
 pub fn take_signal_as<T: DeserializeOwned>(name: &str) -> Option<T> {
     take_signal(name).map(|args| args.first().and_then(|a| serde_json::from_str(a).ok())).and_then(|v| v)
+}
+
+/// A typed view of the signals named `name`: `signal::<Decision>("decide")`.
+/// Signals are buffered from the first wait on, in arrival order, whether
+/// or not a channel exists yet.
+pub fn signal<T: DeserializeOwned>(name: &str) -> SignalChannel<T> {
+    SignalChannel { name: name.to_owned(), _type: std::marker::PhantomData }
+}
+
+/// See [`signal`].
+#[derive(Debug, Clone)]
+pub struct SignalChannel<T> {
+    name: String,
+    _type: std::marker::PhantomData<fn() -> T>,
+}
+
+impl<T: DeserializeOwned> SignalChannel<T> {
+    /// The oldest buffered signal's first argument, if one arrived. A
+    /// signal whose argument does not decode as `T` is dropped (and logged).
+    pub fn try_recv(&self) -> Option<T> {
+        loop {
+            let args = take_signal(&self.name)?;
+            let first = args.first().map(String::as_str).unwrap_or("null");
+            match serde_json::from_str(first) {
+                Ok(value) => return Some(value),
+                Err(e) => context::log(LogLevel::Warn, &format!("dropping signal `{}`: {e} in {first}", self.name)),
+            }
+        }
+    }
+
+    /// Waits for the next signal (answering queries meanwhile).
+    pub fn recv(&self) -> T {
+        let mut got = None;
+        wait_condition(|| {
+            got = got.take().or_else(|| self.try_recv());
+            got.is_some()
+        }, None);
+        got.expect("wait_condition returns once a signal arrived")
+    }
+
+    /// Waits for the next signal for at most `timeout` (a durable timer).
+    pub fn recv_timeout(&self, timeout: Duration) -> Option<T> {
+        let mut got = None;
+        wait_condition(|| {
+            got = got.take().or_else(|| self.try_recv());
+            got.is_some()
+        }, Some(timeout));
+        got
+    }
+}
+
+/// A random number from the run's seeded generator (same on replay).
+pub fn random_u64() -> u64 {
+    context::random_u64()
 }
 
 /// True once cancellation of this workflow was requested.
@@ -427,6 +579,11 @@ pub fn info() -> WorkflowInfo {
 /// Logs at info level (silent while replaying).
 pub fn log(message: &str) {
     context::log(LogLevel::Info, message);
+}
+
+/// Logs a warning (silent while replaying).
+pub fn warn(message: &str) {
+    context::log(LogLevel::Warn, message);
 }
 
 /// Ends this run and continues as a new one with `args`. Never returns.
