@@ -136,3 +136,72 @@ fn order_saga_compensates_failed_orders() {
         ["reserve-inventory", "charge-payment", "ship-order", "refund-payment", "release-inventory"]
     );
 }
+
+// ---------------------------------------------------------- expense approval
+
+#[test]
+fn expense_approval_waits_for_a_human_with_queries_and_a_timeout() {
+    let server = Server::start();
+    let tq = unique("expenses");
+    let _worker = Worker::start(&server, &tq, &[&p("expense-workflow"), &p("expense-activities")]);
+    let expense = |id: &str, timeout_ms: u64| {
+        json!({"id": id, "employee": "ada", "amount_cents": 12050, "description": "conference ticket", "approval_timeout_ms": timeout_ms})
+            .to_string()
+    };
+    let wait_pending = |id: &str| {
+        let started = Instant::now();
+        loop {
+            let s = query(&server, id, "status");
+            if s["state"] == "pending" {
+                return s;
+            }
+            assert!(started.elapsed() < Duration::from_secs(20), "{id} never became pending: {s}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+
+    // Approved: queried while waiting, paid, queried after completion.
+    let id = unique("expense-approved");
+    server.start_workflow(&tq, "expense-approval", &id, &[&expense("E-1", 3_600_000)]);
+    let pending = wait_pending(&id);
+    assert_eq!(pending, json!({"id": "E-1", "state": "pending", "approver": null, "comment": null, "payment_id": null}));
+    signal(&server, &id, "approve", r#"{"approver": "carol", "comment": "enjoy the conference"}"#);
+    let done = result(&server.result(&id));
+    assert_eq!(
+        done,
+        json!({"id": "E-1", "state": "paid", "approver": "carol", "comment": "enjoy the conference", "payment_id": "PAY-E-1-12050"})
+    );
+    assert_eq!(query(&server, &id, "status"), done, "the closed workflow still answers");
+    let history = server.history(&id);
+    assert_eq!(scheduled_activities(&history), ["create-expense", "request-approval", "pay-expense", "notify-employee"]);
+    let signals: Vec<&Json> = history.iter().filter_map(|e| e.get("workflowExecutionSignaledEventAttributes")).collect();
+    assert_eq!(signals.len(), 1);
+    assert_eq!(signals[0]["signalName"], "approve");
+
+    // Rejected: no payment.
+    let id = unique("expense-rejected");
+    server.start_workflow(&tq, "expense-approval", &id, &[&expense("E-2", 3_600_000)]);
+    wait_pending(&id);
+    signal(&server, &id, "reject", r#"{"approver": "dave", "comment": "not in budget"}"#);
+    let done = result(&server.result(&id));
+    assert_eq!((done["state"].as_str(), done["approver"].as_str()), (Some("rejected"), Some("dave")));
+    assert_eq!(scheduled_activities(&server.history(&id)), ["create-expense", "request-approval", "notify-employee"]);
+
+    // Nobody decides: the durable timer rejects it.
+    let id = unique("expense-timeout");
+    let started = Instant::now();
+    let doc = server.execute_id(&tq, "expense-approval", &id, &[&expense("E-3", 1500)]);
+    assert_eq!(result(&doc)["state"], "timed_out");
+    assert!(started.elapsed() >= Duration::from_millis(1500));
+    let history = server.history(&id);
+    assert!(history.iter().any(|e| e["eventType"] == "EVENT_TYPE_TIMER_FIRED"), "the timeout is a durable timer");
+
+    // An invalid expense fails at once, non-retryable.
+    let doc = server.execute(
+        &tq,
+        "expense-approval",
+        &[r#"{"id": "E-4", "employee": "ada", "amount_cents": 0, "description": "", "approval_timeout_ms": 1000}"#],
+    );
+    assert_eq!(status(&doc), "FAILED", "{doc:#}");
+    assert_eq!(failure(&doc)["applicationFailureInfo"]["type"], "InvalidExpense", "{doc:#}");
+}
