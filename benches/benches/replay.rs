@@ -1,7 +1,10 @@
 //! Replay throughput of Caisson: the recorded fixture histories
 //! (`host/tests/fixtures/histories`, from real runs of test-workflows)
-//! through core's replay worker and the live activation code path; and
-//! the cost of starting a workflow instance.
+//! through core's replay worker and the live activation code path; the
+//! same histories through the native Temporal Rust SDK's replayer and the
+//! same workflow written natively (`caisson_benches::native`), in the same
+//! run, with the ratio; 1,000 histories in one batch; and the cost of
+//! starting a workflow instance.
 //!
 //! Run: `cargo bench -p caisson-benches --bench replay --profile dev`
 //! (build the plugins first: `cargo xtask plugins`).
@@ -10,13 +13,16 @@ use caisson::engine::{ComponentCache, EngineOptions, PoolingLimits, default_cach
 use caisson::manifest::PluginSettings;
 use caisson::plugin::Engines;
 use caisson::registry::Registry;
-use caisson::replay::{ReplayOutcome, read_history, replay};
+use caisson::replay::{RecordedHistory, ReplayOutcome, read_history, replay};
 use caisson::workflow::bindings::WorkflowInfo;
 use caisson::workflow::{Activation, StartRequest, WorkflowRun};
+use caisson_benches::native::{NativeReplayer, TimerIds};
 use criterion::{Criterion, Throughput, criterion_group};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use temporalio_workflow::common::protos::temporal::api::history::v1::History;
+use tokio::runtime::Runtime;
 
 fn registry() -> Arc<Registry> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
@@ -30,38 +36,146 @@ fn registry() -> Arc<Registry> {
     Arc::new(registry)
 }
 
+const SIZES: [&str; 3] = ["small", "medium", "large"];
+
+fn fixtures() -> Vec<(&'static str, RecordedHistory)> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../host/tests/fixtures/histories");
+    SIZES.iter().map(|size| (*size, read_history(&dir.join(format!("{size}.json"))).unwrap())).collect()
+}
+
+fn events(history: &RecordedHistory) -> u64 {
+    history.history.events.len() as u64
+}
+
+/// Replays `batch` through Caisson (one replay worker); asserts that every
+/// history replayed cleanly; the time it took.
+fn caisson_batch(runtime: &Runtime, registry: &Arc<Registry>, batch: Vec<RecordedHistory>) -> Duration {
+    let started = Instant::now();
+    let outcomes = runtime.block_on(replay(registry.clone(), batch)).unwrap();
+    let elapsed = started.elapsed();
+    let bad: Vec<_> = outcomes.iter().enumerate().filter(|(_, o)| **o != ReplayOutcome::Ok).take(3).collect();
+    assert!(bad.is_empty(), "{} histories, failures: {bad:?}", outcomes.len());
+    elapsed
+}
+
+/// The same through the native SDK's replayer (one core replay worker);
+/// it asserts that every history replayed cleanly and ran to its end.
+fn native_batch(runtime: &Runtime, native: &NativeReplayer, batch: Vec<History>) -> Duration {
+    let started = Instant::now();
+    runtime.block_on(native.replay(batch)).unwrap();
+    started.elapsed()
+}
+
+fn median(mut times: Vec<Duration>) -> Duration {
+    times.sort();
+    times[times.len() / 2]
+}
+
+fn rate(n: usize, time: Duration) -> f64 {
+    n as f64 / time.as_secs_f64()
+}
+
+fn report(what: &str, size: &str, n: usize, events: u64, time: Duration) -> f64 {
+    let histories = rate(n, time);
+    println!(
+        "{what} {size}: {n} histories of {events} events in {:.3} s (median of {RUNS}) = {histories:.0} histories/s, {:.0} events/s",
+        time.as_secs_f64(),
+        histories * events as f64
+    );
+    histories
+}
+
+/// Runs per same-run figure (the median is reported; runs of the
+/// contenders alternate so that drift in the machine's load hits both).
+const RUNS: usize = 7;
+
 fn replay_throughput(c: &mut Criterion) {
     let registry = registry();
     // Core's replay worker runs tasks of its own: a multi-threaded runtime,
     // as in the worker.
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
-    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../host/tests/fixtures/histories");
+    let fixtures = fixtures();
+    // The native reference replays the recorded histories unchanged (see
+    // caisson_benches::native::TimerIds); `plain` is the same workflow
+    // without the timer-number shim, on histories with renumbered timers.
+    let native = NativeReplayer::new(TimerIds::Skip);
+    let plain = NativeReplayer::new(TimerIds::Renumbered);
+
     let mut group = c.benchmark_group("replay");
     group.sample_size(10).measurement_time(Duration::from_secs(5));
-    for size in ["small", "medium", "large"] {
-        let history = read_history(&fixtures.join(format!("{size}.json"))).unwrap();
-        let events = history.history.events.len() as u64;
+    for (size, history) in &fixtures {
         group.throughput(Throughput::Elements(1));
-        group.bench_function(format!("{size} ({events} events) histories"), |b| {
-            b.iter_custom(|iters| {
-                let batch = vec![history.clone(); iters as usize];
-                let started = Instant::now();
-                let outcomes = runtime.block_on(replay(registry.clone(), batch)).unwrap();
-                let elapsed = started.elapsed();
-                let bad: Vec<_> = outcomes.iter().enumerate().filter(|(_, o)| **o != ReplayOutcome::Ok).take(3).collect();
-                assert!(bad.is_empty(), "{} histories, failures: {bad:?}", outcomes.len());
-                elapsed
-            });
+        group.bench_function(format!("{size} ({} events) histories", events(history)), |b| {
+            b.iter_custom(|iters| caisson_batch(&runtime, &registry, vec![history.clone(); iters as usize]));
         });
-        // Events per second, in the same run, for the table.
-        let n = if events > 1000 { 20 } else { 200 };
-        let batch = vec![history.clone(); n];
-        let started = Instant::now();
-        runtime.block_on(replay(registry.clone(), batch)).unwrap();
-        let secs = started.elapsed().as_secs_f64();
-        println!("replay {size}: {n} histories of {events} events in {secs:.2} s = {:.0} histories/s, {:.0} events/s", n as f64 / secs, (n as u64 * events) as f64 / secs);
     }
     group.finish();
+
+    let mut group = c.benchmark_group("replay-native");
+    group.sample_size(10).measurement_time(Duration::from_secs(5));
+    for (size, history) in &fixtures {
+        group.throughput(Throughput::Elements(1));
+        group.bench_function(format!("{size} ({} events) histories", events(history)), |b| {
+            b.iter_custom(|iters| native_batch(&runtime, &native, native.copies(&history.history, iters as usize)));
+        });
+        group.bench_function(format!("{size} ({} events) histories, renumbered timers", events(history)), |b| {
+            b.iter_custom(|iters| native_batch(&runtime, &plain, plain.copies(&history.history, iters as usize)));
+        });
+    }
+    group.finish();
+
+    // Same-run figures for the table: the same batch of N copies through
+    // one replay worker each, runs alternating.
+    for (size, history) in &fixtures {
+        let events = events(history);
+        let n = match *size {
+            "small" => 500,
+            "medium" => 200,
+            _ => 40,
+        };
+        let (mut caisson, mut sdk, mut sdk_plain) = (Vec::new(), Vec::new(), Vec::new());
+        for _ in 0..RUNS {
+            caisson.push(caisson_batch(&runtime, &registry, vec![history.clone(); n]));
+            sdk.push(native_batch(&runtime, &native, native.copies(&history.history, n)));
+            sdk_plain.push(native_batch(&runtime, &plain, plain.copies(&history.history, n)));
+        }
+        // The ratio of each pair of neighbouring runs, then their median:
+        // steadier than the ratio of the medians on a shared machine.
+        let paired = |a: &[Duration], b: &[Duration]| {
+            let mut r: Vec<f64> = a.iter().zip(b).map(|(a, b)| b.as_secs_f64() / a.as_secs_f64()).collect();
+            r.sort_by(f64::total_cmp);
+            (r[r.len() / 2], r[0], r[r.len() - 1])
+        };
+        let (vs_sdk, vs_sdk_plain) = (paired(&caisson, &sdk), paired(&caisson, &sdk_plain));
+        let caisson = report("replay caisson", size, n, events, median(caisson));
+        let sdk = report("replay native", size, n, events, median(sdk));
+        let sdk_plain = report("replay native (renumbered timers)", size, n, events, median(sdk_plain));
+        for (what, native, (ratio, low, high)) in [("native", sdk, vs_sdk), ("native-renumbered", sdk_plain, vs_sdk_plain)] {
+            println!(
+                "ratio caisson/{what} {size}: {ratio:.2}x (caisson {caisson:.0} h/s, native {native:.0} h/s; \
+                 median of {RUNS} paired runs, range {low:.2}x-{high:.2}x)"
+            );
+        }
+    }
+
+    // 1,000 medium histories in one batch (one replay worker: core replays
+    // them one after another, each run evicted at its end).
+    let (_, medium) = fixtures.iter().find(|(size, _)| *size == "medium").unwrap();
+    let n = 1000;
+    let (mut caisson, mut sdk) = (Vec::new(), Vec::new());
+    for _ in 0..3 {
+        caisson.push(caisson_batch(&runtime, &registry, vec![medium.clone(); n]));
+        sdk.push(native_batch(&runtime, &native, native.copies(&medium.history, n)));
+    }
+    for (what, times) in [("caisson", caisson), ("native", sdk)] {
+        let time = median(times);
+        println!(
+            "1,000 histories in one batch, {what} medium: {:.2} s (median of 3) = {:.0} histories/s, {:.0} events/s",
+            time.as_secs_f64(),
+            rate(n, time),
+            rate(n, time) * events(medium) as f64
+        );
+    }
 }
 
 fn instantiation(c: &mut Criterion) {
