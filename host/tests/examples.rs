@@ -205,3 +205,80 @@ fn expense_approval_waits_for_a_human_with_queries_and_a_timeout() {
     assert_eq!(status(&doc), "FAILED", "{doc:#}");
     assert_eq!(failure(&doc)["applicationFailureInfo"]["type"], "InvalidExpense", "{doc:#}");
 }
+
+// ---------------------------------------------------------------- onboarding
+
+/// The e-mails in an outbox directory: (file stem, subject), sorted by name.
+fn outbox(dir: &Path) -> Vec<(String, Json)> {
+    let mut mails: Vec<(String, Json)> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .map(|p| (p.file_stem().unwrap().to_string_lossy().into_owned(), serde_json::from_slice(&std::fs::read(&p).unwrap()).unwrap()))
+        .collect();
+    mails.sort_by(|a, b| a.0.cmp(&b.0));
+    mails
+}
+
+#[test]
+fn onboarding_javascript_workflow_sleeps_durably_between_python_emails() {
+    let server = Server::start();
+    let tq = unique("onboarding");
+    let dir = tempfile::tempdir().unwrap();
+    let mail_dir = dir.path().join("outbox");
+    std::fs::create_dir(&mail_dir).unwrap();
+    let email = plugin_with_grants(
+        dir.path(),
+        "email-activities",
+        &format!("dirs = [{{ host = {:?}, guest = \"/outbox\", access = \"read-write\" }}]\n", mail_dir.display().to_string()),
+    );
+    // The JS workflow with its own NAME.toml: determinism = "virtual".
+    let _worker = Worker::start(&server, &tq, &[&p("onboarding-workflow"), &email]);
+    let employee = |id: &str, email: &str, follow_up_ms: u64| {
+        json!({"id": id, "name": "Ada", "email": email, "follow_up_after_ms": follow_up_ms}).to_string()
+    };
+
+    // Activated during the sleep: first-week tips.
+    let id = unique("onboard-ada");
+    server.start_workflow(&tq, "onboard-employee", &id, &[&employee("emp-1", "ada@example.com", 3000)]);
+    server.wait_for_event(&id, "EVENT_TYPE_TIMER_STARTED", Duration::from_secs(60));
+    let waiting = query(&server, &id, "status");
+    assert_eq!(waiting["stage"], "waiting", "{waiting}");
+    assert_eq!(waiting["emails_sent"].as_array().unwrap().len(), 1, "{waiting}");
+    assert!(waiting["follow_up_at"].as_str().unwrap().starts_with("20"), "workflow time as an ISO date: {waiting}");
+    signal(&server, &id, "account-activated", "{}");
+    let done = result(&server.result(&id));
+    assert_eq!(done["employee_id"], "emp-1");
+    assert_eq!(done["activated"], true, "{done}");
+    let sent: Vec<String> = done["emails_sent"].as_array().unwrap().iter().map(|m| m.as_str().unwrap().to_owned()).collect();
+    assert_eq!(sent.len(), 2, "{done}");
+    assert_eq!(query(&server, &id, "status")["stage"], "done", "queried after completion");
+    let history = server.history(&id);
+    let timer = history.iter().find_map(|e| e.get("timerStartedEventAttributes")).unwrap();
+    assert_eq!(timer["startToFireTimeout"], "3s", "the sleep is a durable timer: {timer}");
+    assert!(history.iter().any(|e| e["eventType"] == "EVENT_TYPE_TIMER_FIRED"));
+    assert_eq!(scheduled_activities(&history), ["send-email", "send-email"]);
+    let mails = outbox(&mail_dir);
+    assert_eq!(mails.iter().map(|m| m.0.clone()).collect::<Vec<_>>(), sent, "the Python activity wrote both messages");
+    assert_eq!(mails[0].1["subject"], "Welcome to the team, Ada!");
+    assert_eq!(mails[1].1["subject"], "Tips for your first week");
+    assert_eq!(mails[1].1["to"], "ada@example.com");
+
+    // Never activated: a reminder.
+    let id = unique("onboard-bob");
+    let doc = server.execute_id(&tq, "onboard-employee", &id, &[&employee("emp-2", "bob@example.com", 1000)]);
+    let done = result(&doc);
+    assert_eq!(done["activated"], false);
+    let mail = outbox(&mail_dir).into_iter().find(|m| m.0 == done["emails_sent"][1]).unwrap();
+    assert_eq!(mail.1["subject"], "Reminder: activate your account");
+
+    // Errors: the JS workflow's ApplicationFailure, and the Python activity's
+    // non-retryable InvalidAddress (one attempt) failing the workflow.
+    let doc = server.execute(&tq, "onboard-employee", &[&employee("emp-3", "no-address", 1000)]);
+    assert_eq!(status(&doc), "FAILED", "{doc:#}");
+    assert_eq!(failure(&doc)["applicationFailureInfo"]["type"], "InvalidEmployee", "{doc:#}");
+    let id = unique("onboard-bad");
+    let doc = server.execute_id(&tq, "onboard-employee", &id, &[&employee("emp-4", "x@y", 1000)]);
+    assert_eq!(status(&doc), "FAILED", "{doc:#}");
+    assert_eq!(failure(&doc)["applicationFailureInfo"]["type"], "InvalidAddress", "{doc:#}");
+    assert_eq!(attempts_of(&server.history(&id), "send-email"), [1]);
+}

@@ -377,7 +377,12 @@ impl Lang {
 fn build_scripted(root: &Path, lang: Lang, dir: &Path, out: &Path) -> Result<()> {
     let name = file_name(dir);
     let wasm = out.join(format!("{name}.wasm"));
-    let newest_input = newest_mtime(&[dir.to_path_buf(), root.join("wit")])?;
+    let mut inputs = vec![dir.to_path_buf(), root.join("wit")];
+    if let Lang::Js = lang {
+        // The JS guest helpers, imported by relative path.
+        inputs.push(root.join("plugins/js/caisson-guest"));
+    }
+    let newest_input = newest_mtime(&inputs.into_iter().filter(|p| p.exists()).collect::<Vec<_>>())?;
     if let Ok(meta) = std::fs::metadata(&wasm)
         && meta.modified()? >= newest_input
     {
@@ -397,9 +402,12 @@ fn build_scripted(root: &Path, lang: Lang, dir: &Path, out: &Path) -> Result<()>
             if !bin.exists() {
                 bail!("componentize-js is not installed: run ./scripts/setup");
             }
+            // Run from the repository root: componentize-js resolves
+            // relative imports only inside its working directory, and a
+            // plugin may import the shared helpers in plugins/js/caisson-guest.
             cmd = Command::new(bin);
-            cmd.current_dir(dir)
-                .arg("index.js")
+            cmd.current_dir(root)
+                .arg(dir.strip_prefix(root).unwrap_or(dir).join("index.js"))
                 .arg("--wit")
                 .arg(&stage)
                 .args(["-n", &world])
@@ -417,7 +425,7 @@ fn build_scripted(root: &Path, lang: Lang, dir: &Path, out: &Path) -> Result<()>
                 .arg(&tmp);
         }
     }
-    eprintln!("{name}: componentizing ({})", lang.folder());
+    eprintln!("{name}: componentizing {}", dir.strip_prefix(root).unwrap_or(dir).display());
     run(&mut cmd)?;
     std::fs::rename(&tmp, &wasm)?;
     copy_manifest(out, &name, dir)?;
