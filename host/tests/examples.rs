@@ -83,6 +83,66 @@ fn signal(server: &Server, id: &str, name: &str, input: &str) {
     assert!(out.status.success(), "signal {name} failed: {}", String::from_utf8_lossy(&out.stderr));
 }
 
+/// A helper script of an example (a Python server or worker), killed on
+/// drop. It prints one line when ready; for servers,
+/// `listening on http://127.0.0.1:PORT`.
+struct Script {
+    child: Child,
+    /// The ready line.
+    ready: String,
+}
+
+impl Script {
+    fn start(script: &Path, args: &[&str]) -> Script {
+        let mut child = Command::new(python_bin())
+            .arg(script)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("start {}: {e}", script.display()));
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        let mut ready = String::new();
+        stdout.read_line(&mut ready).unwrap();
+        assert!(!ready.is_empty(), "{} exited before it was ready", script.display());
+        // Keep reading: a script writing to a closed pipe would fail.
+        std::thread::spawn(move || for _ in stdout.lines() {});
+        Script { child, ready: ready.trim().to_owned() }
+    }
+
+    /// The URL a server listens on.
+    fn url(&self) -> String {
+        self.ready.strip_prefix("listening on ").unwrap_or_else(|| panic!("not a server: {}", self.ready)).to_owned()
+    }
+}
+
+impl Drop for Script {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `GET url` (plain HTTP on 127.0.0.1): the JSON body.
+fn http_get_json(url: &str) -> Json {
+    use std::io::{Read, Write};
+    let rest = url.strip_prefix("http://").unwrap();
+    let (authority, path) = rest.split_once('/').map(|(a, p)| (a, format!("/{p}"))).unwrap_or((rest, "/".into()));
+    let mut stream = std::net::TcpStream::connect(authority).unwrap();
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: {authority}\r\n\r\n").unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let body = response.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or_default();
+    serde_json::from_str(body).unwrap_or_else(|e| panic!("GET {url}: {e}: {response}"))
+}
+
+/// A list in a result printed by the Temporal CLI, which shows an empty
+/// array as `null` (the payload itself holds `[]`).
+fn list(value: &Json) -> Vec<Json> {
+    value.as_array().cloned().unwrap_or_default()
+}
+
 // ---------------------------------------------------------------- order saga
 
 #[test]
@@ -282,3 +342,127 @@ fn onboarding_javascript_workflow_sleeps_durably_between_python_emails() {
     assert_eq!(failure(&doc)["applicationFailureInfo"]["type"], "InvalidAddress", "{doc:#}");
     assert_eq!(attempts_of(&server.history(&id), "send-email"), [1]);
 }
+
+// ---------------------------------------------------------------- monitoring
+
+/// Closed runs of `workflow_type`, oldest first: (workflow id, run id).
+fn completed_runs(server: &Server, workflow_type: &str) -> Vec<(String, String)> {
+    let query = format!("WorkflowType = '{workflow_type}' AND ExecutionStatus = 'Completed'");
+    let out = server.temporal(&["workflow", "list", "-o", "json", "--query", &query]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut runs: Vec<(String, String, String)> = serde_json::Deserializer::from_str(&text)
+        .into_iter::<Json>()
+        .filter_map(Result::ok)
+        .flat_map(|doc| if let Json::Array(items) = doc { items } else { vec![doc] })
+        .map(|e| {
+            let s = |v: &Json| v.as_str().unwrap_or_default().to_owned();
+            (s(&e["startTime"]), s(&e["execution"]["workflowId"]), s(&e["execution"]["runId"]))
+        })
+        .collect();
+    runs.sort();
+    runs.into_iter().map(|(_, id, run)| (id, run)).collect()
+}
+
+/// Waits for a completed run of `workflow_type` not in `seen` whose result
+/// satisfies `wanted`; returns its workflow id and result (every run
+/// looked at joins `seen`).
+fn wait_for_run(server: &Server, workflow_type: &str, seen: &mut Vec<String>, wanted: impl Fn(&Json) -> bool) -> (String, Json) {
+    let started = Instant::now();
+    let mut results = Vec::new();
+    loop {
+        for (id, run) in completed_runs(server, workflow_type) {
+            if seen.contains(&run) {
+                continue;
+            }
+            seen.push(run.clone());
+            let doc = support::first_json(&server.temporal(&["workflow", "result", "-o", "json", "--workflow-id", &id, "--run-id", &run]));
+            let value = result(&doc);
+            if wanted(&value) {
+                return (id, value);
+            }
+            results.push(value);
+        }
+        assert!(started.elapsed() < Duration::from_secs(40), "no wanted {workflow_type} run within 40 s; results: {results:#?}");
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+#[test]
+fn monitoring_runs_from_a_schedule_that_is_created_updated_and_deleted() {
+    let server = Server::start();
+    let tq = unique("monitor");
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("search-data.json");
+    std::fs::copy(example("monitoring").join("search-data.json"), &data).unwrap();
+    let state = dir.path().join("state");
+    std::fs::create_dir(&state).unwrap();
+    let search = Script::start(&example("monitoring").join("search_server.py"), &["--port", "0", "--data", data.to_str().unwrap()]);
+    let url = search.url();
+    // Exactly the search service on the network, its address in the
+    // environment, one directory for the state.
+    let activities = plugin_with_grants(
+        dir.path(),
+        "monitor-activities",
+        &format!(
+            "allow_outbound = [{url:?}]\nenv = {{ SEARCH_SERVICE = {url:?} }}\ndirs = [{{ host = {:?}, guest = \"/state\", access = \"read-write\" }}]\n",
+            state.display().to_string()
+        ),
+    );
+    let _worker = Worker::start(&server, &tq, &[&p("monitor-workflow"), &activities]);
+    let schedule_id = unique("wasm-news-monitor");
+    let schedule = |verb: &str, task: &str, every: &str| {
+        let input = format!(r#"{{"task_id": "{task}"}}"#);
+        let out = server.temporal(&[
+            "schedule", verb, "--schedule-id", &schedule_id, "--interval", every, "--overlap-policy", "Skip",
+            "--task-queue", &tq, "--type", "monitor", "--workflow-id", &schedule_id, "--input", &input,
+        ]);
+        assert!(out.status.success(), "schedule {verb}: {}", String::from_utf8_lossy(&out.stderr));
+    };
+    let mut seen = Vec::new();
+
+    // Created: the first pass records the baseline, notifies nobody.
+    schedule("create", "wasm-news", "2s");
+    let (_, first) = wait_for_run(&server, "monitor", &mut seen, |_| true);
+    assert_eq!(
+        (first["task_id"].as_str(), first["total"].as_u64(), first["notified"].as_bool()),
+        (Some("wasm-news"), Some(2), Some(false)),
+        "{first}"
+    );
+    assert!(state.join("wasm-news.json").is_file(), "the state is kept in the granted directory");
+
+    // A new document appears: the next pass notices and notifies.
+    let mut docs: Json = serde_json::from_slice(&std::fs::read(&data).unwrap()).unwrap();
+    docs["documents"].as_array_mut().unwrap().push(json!({"id": "d4", "title": "WebAssembly for durable workflows", "url": "https://example.com/d4"}));
+    std::fs::write(&data, docs.to_string()).unwrap();
+    let (changed_id, changed) = wait_for_run(&server, "monitor", &mut seen, |r| r["notified"] == true);
+    assert_eq!(list(&changed["added"]), [json!("WebAssembly for durable workflows")], "{changed}");
+    assert_eq!(changed["total"], 3);
+    let notifications = http_get_json(&format!("{url}/notifications"));
+    assert_eq!(notifications.as_array().unwrap().len(), 1, "one change, one notification: {notifications}");
+    assert_eq!(notifications[0]["task_id"], "wasm-news");
+    assert_eq!(notifications[0]["added"][0]["id"], "d4", "{notifications}");
+    assert_eq!(scheduled_activities(&server.history(&changed_id)), ["fetch-task", "search", "compare-with-previous", "notify", "save-results"]);
+    let stored: Json = serde_json::from_slice(&std::fs::read(state.join("wasm-news.json")).unwrap()).unwrap();
+    assert_eq!(stored.as_array().unwrap().len(), 3);
+
+    // Updated: another task, another interval.
+    schedule("update", "temporal-news", "3s");
+    let described = support::first_json(&server.temporal(&["schedule", "describe", "-o", "json", "--schedule-id", &schedule_id]));
+    assert_eq!(described["schedule"]["spec"]["interval"][0]["interval"], "3s", "{described:#}");
+    assert_eq!(payload_values(&described["schedule"]["action"]["startWorkflow"]["input"]), [json!({"task_id": "temporal-news"})]);
+    let (other_id, other) = wait_for_run(&server, "monitor", &mut seen, |r| r["task_id"] == "temporal-news");
+    assert_eq!((other["total"].as_u64(), other["notified"].as_bool()), (Some(1), Some(false)), "{other}");
+    assert_eq!(scheduled_activities(&server.history(&other_id)), ["fetch-task", "search", "compare-with-previous", "save-results"]);
+
+    // Deleted: gone from the list, and no further runs.
+    let out = server.temporal(&["schedule", "delete", "--schedule-id", &schedule_id]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(!server.temporal(&["schedule", "describe", "--schedule-id", &schedule_id]).status.success());
+    let listed = server.temporal(&["schedule", "list", "-o", "json"]);
+    assert!(!String::from_utf8_lossy(&listed.stdout).contains(&schedule_id));
+    std::thread::sleep(Duration::from_millis(500));
+    let runs = completed_runs(&server, "monitor").len();
+    std::thread::sleep(Duration::from_millis(3500));
+    assert_eq!(completed_runs(&server, "monitor").len(), runs, "no run after the schedule was deleted");
+}
+

@@ -135,6 +135,13 @@ pub fn request(method: &str, url: &str, headers: &[(&str, &str)], body: Option<&
     for (k, v) in headers {
         fields.append(k, v.as_bytes()).map_err(|e| err(format!("header {k}: {e:?}")))?;
     }
+    // A known length instead of chunked encoding: simple servers (Python's
+    // http.server among them) read bodies by Content-Length only.
+    if let Some(body) = body
+        && !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("content-length"))
+    {
+        fields.append("content-length", body.len().to_string().as_bytes()).map_err(|e| err(format!("content-length: {e:?}")))?;
+    }
     let request = OutgoingRequest::new(fields);
     let method = match method {
         "GET" => Method::Get,
