@@ -466,3 +466,96 @@ fn monitoring_runs_from_a_schedule_that_is_created_updated_and_deleted() {
     assert_eq!(completed_runs(&server, "monitor").len(), runs, "no run after the schedule was deleted");
 }
 
+
+// ------------------------------------------------------------------ research
+
+/// Milliseconds since the epoch of an RFC 3339 UTC timestamp
+/// (`2026-11-22T07:13:31.692716711Z`).
+fn rfc3339_millis(t: &str) -> i64 {
+    let (date, time) = t.split_once('T').unwrap();
+    let d: Vec<i64> = date.split('-').map(|x| x.parse().unwrap()).collect();
+    let time = time.trim_end_matches('Z');
+    let (hms, frac) = time.split_once('.').unwrap_or((time, "0"));
+    let h: Vec<i64> = hms.split(':').map(|x| x.parse().unwrap()).collect();
+    let ms: i64 = format!("{frac:0<3}")[..3].parse().unwrap();
+    // Days from civil (Howard Hinnant's algorithm).
+    let (y, m, day) = (if d[1] <= 2 { d[0] - 1 } else { d[0] }, d[1], d[2]);
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + day - 1;
+    let days = era * 146097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719468;
+    (days * 86400 + h[0] * 3600 + h[1] * 60 + h[2]) * 1000 + ms
+}
+
+/// Grants for research-activities: the mock LLM at `llm` and nothing else,
+/// the example's knowledge base read-only.
+fn research_grants(llm: &str) -> String {
+    let origin = llm.trim_end_matches('/');
+    format!(
+        "allow_outbound = [{origin:?}]\nenv = {{ LLM_URL = \"{origin}/v1/chat/completions\" }}\ndirs = [{{ host = {:?}, guest = \"/kb\" }}]\n",
+        example("research").join("kb").display().to_string()
+    )
+}
+
+#[test]
+fn research_orchestration_with_llm_retries_heartbeats_and_human_review() {
+    let server = Server::start();
+    let tq = unique("research");
+    let dir = tempfile::tempdir().unwrap();
+    // The mock LLM is overloaded for its first two requests and streams
+    // each answer in chunks 100 ms apart.
+    let llm = Script::start(&example("research").join("mock_llm.py"), &["--port", "0", "--fail-first", "2", "--chunk-delay", "0.1"]);
+    let activities = plugin_with_grants(dir.path(), "research-activities", &research_grants(&llm.url()));
+    let _worker = Worker::start(&server, &tq, &[&p("research-workflow"), &activities]);
+
+    // Driven end to end by the example's Python SDK starter: start, follow
+    // the status query, request changes once, approve, read the report.
+    let id = unique("research");
+    let out = Command::new(python_bin())
+        .arg(example("research").join("starter.py"))
+        .args(["--address", &server.address, "--task-queue", &tq, "--workflow-id", &id])
+        .args(["--topic", "WebAssembly plugins", "--feedback", "mention fuel limits", "--reviewer", "ada"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "starter.py failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    let report: Json = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    assert_eq!(report["topic"], "WebAssembly plugins");
+    assert_eq!(report["approved_by"], "ada");
+    assert_eq!(report["revisions"], 1);
+    assert_eq!(report["questions"].as_array().unwrap().len(), 3, "{report:#}");
+    let sources: Vec<&str> = report["sources"].as_array().unwrap().iter().map(|s| s.as_str().unwrap()).collect();
+    assert!(sources.contains(&"kb/webassembly-components.md") && sources.contains(&"kb/capability-sandboxing.md"), "{sources:?}");
+    let text = report["report"].as_str().unwrap();
+    assert!(text.starts_with("Report: WebAssembly plugins.") && text.contains("kb/durable-execution.md"), "{text}");
+    assert_eq!(report["llm_attempts"], 6, "four LLM calls, the first one on its third attempt");
+    assert!(stdout.contains("revised:   Revised draft on WebAssembly plugins, addressing: mention fuel limits."), "{stdout}");
+    assert_eq!(http_get_json(&format!("{}/stats", llm.url())), json!({"requests": 6, "failed": 2}));
+
+    let history = server.history(&id);
+    let scheduled = scheduled_activities(&history);
+    assert_eq!(scheduled.iter().filter(|a| *a == "search-knowledge-base").count(), 3, "{scheduled:?}");
+    assert_eq!(scheduled.iter().filter(|a| *a == "llm-complete").count(), 4, "plan, draft, revise, synthesize: {scheduled:?}");
+    assert_eq!(attempts_of(&history, "llm-complete"), [3, 1, 1, 1]);
+    let retried = history.iter().filter_map(|e| e.get("activityTaskStartedEventAttributes")).find(|a| a["attempt"] == 3).unwrap();
+    assert_eq!(retried["lastFailure"]["applicationFailureInfo"]["type"], "LlmUnavailable", "{retried:#}");
+    let signals: Vec<&str> =
+        history.iter().filter_map(|e| e.get("workflowExecutionSignaledEventAttributes")).map(|s| s["signalName"].as_str().unwrap()).collect();
+    assert_eq!(signals, ["request-changes", "approve"]);
+    // The synthesis streams for longer than the 1 s heartbeat timeout:
+    // only the per-chunk heartbeats keep the attempt alive.
+    let synthesis = history.iter().rev().find(|e| e["activityTaskScheduledEventAttributes"]["activityType"]["name"] == "llm-complete").unwrap();
+    let completed = history
+        .iter()
+        .find(|e| e["activityTaskCompletedEventAttributes"]["scheduledEventId"] == synthesis["eventId"])
+        .expect("the synthesis completed");
+    let took = rfc3339_millis(completed["eventTime"].as_str().unwrap()) - rfc3339_millis(synthesis["eventTime"].as_str().unwrap());
+    assert!(took > 1200, "the synthesis took {took} ms, not longer than the heartbeat timeout");
+    assert_eq!(synthesis["activityTaskScheduledEventAttributes"]["heartbeatTimeout"], "1s");
+    assert_eq!(query(&server, &id, "status")["stage"], "done");
+
+    // Nobody reviews: the durable review deadline fails the workflow.
+    let doc = server.execute(&tq, "research", &[r#"{"topic": "durable execution", "review_timeout_ms": 1000}"#]);
+    assert_eq!(status(&doc), "FAILED", "{doc:#}");
+    assert_eq!(failure(&doc)["applicationFailureInfo"]["type"], "ReviewTimeout", "{doc:#}");
+}

@@ -143,6 +143,7 @@ pub fn request(method: &str, url: &str, headers: &[(&str, &str)], body: Option<&
         fields.append("content-length", body.len().to_string().as_bytes()).map_err(|e| err(format!("content-length: {e:?}")))?;
     }
     let request = OutgoingRequest::new(fields);
+    let method_name = method;
     let method = match method {
         "GET" => Method::Get,
         "POST" => Method::Post,
@@ -157,7 +158,7 @@ pub fn request(method: &str, url: &str, headers: &[(&str, &str)], body: Option<&
     request.set_authority(Some(authority)).map_err(|_| err(format!("{url}: bad authority")))?;
     request.set_path_with_query(Some(path)).map_err(|_| err(format!("{url}: bad path")))?;
     let outgoing_body = request.body().map_err(|_| err("request body taken"))?;
-    let future = outgoing_handler::handle(request, None).map_err(|e| err(format!("{method:?} {url}: {e:?}")))?;
+    let future = outgoing_handler::handle(request, None).map_err(|e| err(format!("{method_name} {url}: {e:?}")))?;
     {
         let stream = outgoing_body.write().map_err(|_| err("request body stream taken"))?;
         for chunk in body.unwrap_or_default().chunks(4096) {
@@ -170,7 +171,7 @@ pub fn request(method: &str, url: &str, headers: &[(&str, &str)], body: Option<&
         .get()
         .ok_or_else(|| err("no response"))?
         .map_err(|_| err("response already taken"))?
-        .map_err(|e| err(format!("{method:?} {url}: {e:?}")))?;
+        .map_err(|e| err(format!("{method_name} {url}: {e:?}")))?;
     let headers = response
         .headers()
         .entries()
