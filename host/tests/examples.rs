@@ -559,3 +559,50 @@ fn research_orchestration_with_llm_retries_heartbeats_and_human_review() {
     assert_eq!(status(&doc), "FAILED", "{doc:#}");
     assert_eq!(failure(&doc)["applicationFailureInfo"]["type"], "ReviewTimeout", "{doc:#}");
 }
+
+// --------------------------------------------------------------------- batch
+
+#[test]
+fn batch_processes_pages_as_children_in_parallel_with_continue_as_new() {
+    let server = Server::start();
+    let tq = unique("batch");
+    let _worker = Worker::start(&server, &tq, &[&p("batch-workflow"), &p("batch-activities")]);
+    let items = ["Alpha", "Beta", "Gamma", "Delta", "bad-item", "Epsilon", "Zeta", "Eta", "Theta", "Iota"];
+    let job = json!({"items": items, "page_size": 4, "offset": 0, "totals": null}).to_string();
+
+    let id = unique("batch");
+    server.start_workflow(&tq, "process-batch", &id, &[&job]);
+    let progress = query(&server, &id, "progress");
+    assert_eq!(progress["total"], 10, "{progress}");
+    let summary = result(&server.result(&id));
+    let chars: usize = items.iter().filter(|i| !i.starts_with("bad")).map(|i| i.len()).sum();
+    assert_eq!(summary, json!({"processed": 9, "failed": ["bad-item"], "pages": 3, "total_chars": chars}));
+    assert_eq!(query(&server, &id, "progress"), json!({"offset": 10, "total": 10, "processed": 9, "failed": ["bad-item"], "pages": 3}));
+
+    // One run per page: two continued as new, the last one completed.
+    let out = server.temporal(&["workflow", "list", "-o", "json", "--query", &format!("WorkflowId = '{id}'")]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(text.matches("WORKFLOW_EXECUTION_STATUS_CONTINUED_AS_NEW").count(), 2, "{text}");
+    assert_eq!(text.matches("WORKFLOW_EXECUTION_STATUS_COMPLETED").count(), 1, "{text}");
+
+    // Each page is a child workflow whose items were all scheduled in
+    // one workflow task: in parallel.
+    for (n, expected) in [(1, &items[0..4]), (2, &items[4..8]), (3, &items[8..10])] {
+        let page_id = format!("{id}-page-{n}");
+        let history = server.history(&page_id);
+        let started = &history[0]["workflowExecutionStartedEventAttributes"];
+        assert_eq!(started["parentWorkflowExecution"]["workflowId"], id.as_str(), "{page_id} is a child of the batch");
+        let scheduled: Vec<&Json> = history.iter().filter_map(|e| e.get("activityTaskScheduledEventAttributes")).collect();
+        let tasks: std::collections::BTreeSet<&str> =
+            scheduled.iter().map(|a| a["workflowTaskCompletedEventId"].as_str().unwrap()).collect();
+        assert_eq!(scheduled.len(), expected.len(), "{page_id}");
+        assert_eq!(tasks.len(), 1, "{page_id}: all items scheduled at once");
+        let inputs: Vec<Json> = scheduled.iter().map(|a| payload_values(&a["input"])[0].clone()).collect();
+        assert_eq!(inputs, expected.iter().map(|i| json!(i)).collect::<Vec<_>>());
+        let page = result(&server.result(&page_id));
+        assert_eq!(page["number"], n);
+    }
+    let page2 = result(&server.result(&format!("{id}-page-2")));
+    assert_eq!(list(&page2["failed"]), [json!("bad-item")]);
+    assert_eq!(page2["results"][0]["normalized"], "epsilon");
+}
