@@ -1,8 +1,9 @@
 //! The native reference: the guest `replay-mix` and `child-upper`
 //! workflows (plugins/rust/test-workflows) written against the Temporal
 //! Rust SDK (`temporalio-sdk` 1.1.1), and replay of the recorded fixture
-//! histories through the SDK's own `WorkflowReplayer` (core's replay
-//! worker underneath, as for Caisson).
+//! histories through the SDK's worker on core's replay worker, fed as
+//! `caisson::replay` feeds it (see [`NativeReplayer`] for why not the SDK's
+//! `WorkflowReplayer`).
 //!
 //! The commands must match the ones Caisson sends for the guest
 //! (`caisson-guest` builder defaults, translated by `host/src/bridge.rs`):
@@ -23,14 +24,22 @@
 //! their own. See [`TimerIds`] for the two ways around it.
 
 use std::collections::HashSet;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use temporalio_sdk::workflow_replayer::{WorkflowReplayer, WorkflowReplayerOptions};
+use temporalio_client::ClientOptions;
+use temporalio_common::protos::coresdk::workflow_activation::WorkflowActivation;
+use temporalio_common::protos::coresdk::workflow_activation::remove_from_cache::EvictionReason;
+use temporalio_common::protos::coresdk::workflow_activation::workflow_activation_job::Variant;
+use temporalio_common::worker::WorkerTaskTypes;
+use temporalio_sdk::interceptors::WorkerInterceptor;
 use temporalio_sdk::{
     ActivityOptions, CancellableFuture, ChildWorkflowOptions, ParentClosePolicy, SignalWorkflowOptions,
-    SyncWorkflowContext, WorkflowContext, WorkflowResult,
+    SyncWorkflowContext, Worker, WorkerOptions, WorkflowContext, WorkflowResult,
 };
+use temporalio_sdk_core::replay::{HistoryFeeder, HistoryForReplay, ReplayWorkerInput};
+use temporalio_sdk_core::{WorkerConfig, WorkerVersioningStrategy, init_replay_worker};
+use tokio::sync::Notify;
 use temporalio_workflow::common::ActivityDefinition;
 use temporalio_workflow::common::protos::temporal::api::history::v1::History;
 use temporalio_workflow::common::protos::temporal::api::history::v1::history_event::Attributes;
@@ -188,31 +197,28 @@ impl ChildUpper {
     }
 }
 
-/// The SDK's replayer with both workflows registered, for one way of
-/// numbering timers.
+const NAMESPACE: &str = "default";
+const TASK_QUEUE: &str = "native-replay";
+
+/// Replays histories through the SDK: its `Worker` (workflow registry,
+/// executor, activation handling) on a core replay worker, fed the way
+/// `caisson::replay` feeds core.
+///
+/// Not the SDK's own `WorkflowReplayer`: that one hands core its histories
+/// as a stream that ends at once, and core's replay worker then shuts down
+/// as soon as it runs out of histories to hand out, now and then before it
+/// has replayed the last one; `WorkflowReplayer` reports such a history as
+/// replayed cleanly (no eviction was seen for it, so no failure). Here, as
+/// in `caisson::replay`, the stream stays open until the last history has
+/// started, and every run must reach the end of its workflow.
 pub struct NativeReplayer {
-    replayer: WorkflowReplayer,
     mode: TimerIds,
-    completed: Arc<AtomicUsize>,
 }
 
 impl NativeReplayer {
     /// A replayer for histories prepared with [`NativeReplayer::copies`].
     pub fn new(mode: TimerIds) -> Self {
-        let completed = Arc::new(AtomicUsize::new(0));
-        let counter = completed.clone();
-        let renumbered = mode == TimerIds::Renumbered;
-        let options = WorkflowReplayerOptions::new()
-            .register_workflow_with_factory::<ReplayMix, _>(move || ReplayMix {
-                ticks: 0,
-                renumbered,
-                completed: counter.clone(),
-            })
-            .unwrap()
-            .register_workflow::<ChildUpper>()
-            .unwrap()
-            .build();
-        NativeReplayer { replayer: WorkflowReplayer::new(options).unwrap(), mode, completed }
+        NativeReplayer { mode }
     }
 
     /// `n` copies of a recorded history, ready for [`NativeReplayer::replay`]:
@@ -227,17 +233,107 @@ impl NativeReplayer {
         copies(&history, n)
     }
 
-    /// Replays `histories` through one SDK replayer (one core replay
-    /// worker) and fails unless every one replayed cleanly and ran to its
-    /// end.
+    /// Replays `histories`, in order, through one replay worker; fails
+    /// unless every one replayed cleanly and its workflow ran to its end.
     pub async fn replay(&self, histories: Vec<History>) -> anyhow::Result<()> {
         let n = histories.len();
-        let before = self.completed.load(Ordering::Relaxed);
-        let results = self.replayer.replay_workflows(histories.into_iter().map(Into::into)).await?;
-        let failures: Vec<_> = results.iter().filter_map(|r| r.replay_failure.as_ref()).take(3).collect();
-        anyhow::ensure!(failures.is_empty(), "{n} histories, failures: {failures:?}");
-        let completed = self.completed.load(Ordering::Relaxed) - before;
-        anyhow::ensure!(completed == n, "{n} histories, only {completed} replayed to their end");
+        let completed = Arc::new(AtomicUsize::new(0));
+        let observer = Observer { expected: n, state: Arc::default(), all_started: Arc::default() };
+        let (state, all_started) = (observer.state.clone(), observer.all_started.clone());
+
+        let config = WorkerConfig::builder()
+            .namespace(NAMESPACE)
+            .task_queue(TASK_QUEUE)
+            .task_types(WorkerTaskTypes::workflow_only())
+            .versioning_strategy(WorkerVersioningStrategy::None { build_id: TASK_QUEUE.into() })
+            .max_cached_workflows(1_usize)
+            .build()
+            .map_err(anyhow::Error::msg)?;
+        let (feeder, stream) = HistoryFeeder::new(1);
+        let core = init_replay_worker(ReplayWorkerInput::new(config, stream))?;
+        let renumbered = self.mode == TimerIds::Renumbered;
+        let counter = completed.clone();
+        let options = WorkerOptions::new(TASK_QUEUE)
+            .register_workflow_with_factory::<ReplayMix, _>(move || ReplayMix {
+                ticks: 0,
+                renumbered,
+                completed: counter.clone(),
+            })?
+            .register_workflow::<ChildUpper>()?
+            .worker_interceptor(observer)
+            .build();
+        let mut worker = Worker::new_from_core_options(Arc::new(core), ClientOptions::new(NAMESPACE).build(), options)?;
+
+        let feeding = async move {
+            for history in histories {
+                let workflow_id = workflow_id(&history);
+                if feeder.feed(HistoryForReplay::new(history, workflow_id)).await.is_err() {
+                    return;
+                }
+            }
+            // Ending the stream lets core shut the replay worker down,
+            // dropping what it has not started yet.
+            all_started.notified().await;
+        };
+        let run = worker.run();
+        tokio::pin!(run);
+        tokio::select! {
+            result = &mut run => result?,
+            () = feeding => run.await?,
+        }
+
+        let state = state.lock().unwrap();
+        let failures = &state.failures;
+        anyhow::ensure!(failures.is_empty(), "{n} histories, {} failed: {:?}", failures.len(), &failures[..failures.len().min(3)]);
+        let completed = completed.load(Ordering::Relaxed);
+        anyhow::ensure!(completed == n, "{n} histories, {} started, only {completed} replayed to their end", state.started);
+        Ok(())
+    }
+}
+
+/// The workflow id a history replays under: the one its start event
+/// records (the fixtures' file stems), as `caisson::replay` does.
+fn workflow_id(history: &History) -> String {
+    match history.events.first().and_then(|e| e.attributes.as_ref()) {
+        Some(Attributes::WorkflowExecutionStartedEventAttributes(a)) if !a.workflow_id.is_empty() => a.workflow_id.clone(),
+        _ => "replay".to_owned(),
+    }
+}
+
+#[derive(Default)]
+struct ObserverState {
+    started: usize,
+    runs: HashSet<String>,
+    failures: Vec<String>,
+}
+
+/// Sees every activation before the SDK runs it: counts the runs started
+/// and judges each eviction the way the SDK's `WorkflowReplayer` does.
+struct Observer {
+    expected: usize,
+    state: Arc<Mutex<ObserverState>>,
+    all_started: Arc<Notify>,
+}
+
+#[async_trait::async_trait(?Send)]
+impl WorkerInterceptor for Observer {
+    async fn on_workflow_activation(&self, activation: &WorkflowActivation) -> Result<(), anyhow::Error> {
+        let mut state = self.state.lock().unwrap();
+        for job in &activation.jobs {
+            match &job.variant {
+                Some(Variant::InitializeWorkflow(_)) if state.runs.insert(activation.run_id.clone()) => {
+                    state.started += 1;
+                    if state.started == self.expected {
+                        self.all_started.notify_one();
+                    }
+                }
+                Some(Variant::RemoveFromCache(evict)) => match evict.reason() {
+                    EvictionReason::CacheFull | EvictionReason::LangRequested => {}
+                    reason => state.failures.push(format!("{reason:?}: {}", evict.message)),
+                },
+                _ => {}
+            }
+        }
         Ok(())
     }
 }

@@ -1,12 +1,38 @@
 //! The native reference workflow replays every fixture history cleanly,
-//! unchanged (timer numbers skipped) and with its timers renumbered.
+//! unchanged (timer numbers skipped) and with its timers renumbered; and
+//! both harnesses of the replay bench replay every history of a batch to
+//! its end.
 
-use caisson::replay::read_history;
+use caisson::engine::{ComponentCache, EngineOptions, default_cache_dir};
+use caisson::manifest::PluginSettings;
+use caisson::plugin::Engines;
+use caisson::registry::Registry;
+use caisson::replay::{RecordedHistory, ReplayOutcome, read_history, replay};
 use caisson_benches::native::{self, NativeReplayer, TimerIds};
 use std::path::Path;
+use std::sync::Arc;
+use temporalio_workflow::common::protos::temporal::api::history::v1::history_event::Attributes;
 
-fn fixture(size: &str) -> caisson::replay::RecordedHistory {
+fn fixture(size: &str) -> RecordedHistory {
     read_history(&Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../host/tests/fixtures/histories/{size}.json"))).unwrap()
+}
+
+/// The history with its last timer firing under an id nobody gave it:
+/// replay goes wrong at the very end.
+fn wrong_at_the_end(size: &str) -> RecordedHistory {
+    let mut recorded = fixture(size);
+    let last = recorded
+        .history
+        .events
+        .iter_mut()
+        .rev()
+        .find_map(|e| match e.attributes.as_mut() {
+            Some(Attributes::TimerFiredEventAttributes(a)) => Some(a),
+            _ => None,
+        })
+        .unwrap();
+    last.timer_id = "9999".into();
+    recorded
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -15,7 +41,9 @@ async fn fixtures_replay_natively() {
         let replayer = NativeReplayer::new(mode);
         for size in ["small", "medium", "large"] {
             let history = fixture(size).history;
-            replayer.replay(replayer.copies(&history, 3)).await.unwrap_or_else(|e| panic!("{mode:?} {size}: {e}"));
+            for n in [1, 2, 5] {
+                replayer.replay(replayer.copies(&history, n)).await.unwrap_or_else(|e| panic!("{mode:?} {size} x{n}: {e}"));
+            }
         }
     }
 }
@@ -25,7 +53,24 @@ async fn a_mismatch_is_caught() {
     // The recorded timer numbers with the SDK's own numbering: core sees a
     // timer fire under an id the workflow did not give it.
     let replayer = NativeReplayer::new(TimerIds::Renumbered);
-    let history = fixture("small").history;
-    let error = replayer.replay(native::copies(&history, 1)).await.unwrap_err();
+    let error = replayer.replay(native::copies(&fixture("small").history, 1)).await.unwrap_err();
     assert!(error.to_string().contains("Timer fired event did not have expected timer id"), "{error}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_copy_in_a_batch_is_replayed_to_its_end() {
+    let n = 20;
+    let wrong = wrong_at_the_end("small");
+
+    let replayer = NativeReplayer::new(TimerIds::Skip);
+    let error = replayer.replay(replayer.copies(&wrong.history, n)).await.unwrap_err();
+    assert!(error.to_string().starts_with(&format!("{n} histories, {n} failed")), "{error}");
+
+    let wasm = Path::new(env!("CARGO_MANIFEST_DIR")).join("../build/plugins/test-workflows.wasm");
+    assert!(wasm.exists(), "build the plugins first: cargo xtask plugins");
+    let engines = Engines::new(&EngineOptions::default(), ComponentCache::new(default_cache_dir())).unwrap();
+    let mut registry = Registry::new(engines).unwrap();
+    registry.load(&wasm, PluginSettings::default()).unwrap();
+    let outcomes = replay(Arc::new(registry), vec![wrong; n]).await.unwrap();
+    assert!(outcomes.iter().all(|o| matches!(o, ReplayOutcome::Nondeterminism(_))), "{outcomes:?}");
 }
