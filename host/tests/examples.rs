@@ -606,3 +606,62 @@ fn batch_processes_pages_as_children_in_parallel_with_continue_as_new() {
     assert_eq!(list(&page2["failed"]), [json!("bad-item")]);
     assert_eq!(page2["results"][0]["normalized"], "epsilon");
 }
+
+// ------------------------------------------------------------------ polyglot
+
+#[test]
+fn polyglot_workflow_calls_rust_javascript_python_and_a_python_sdk_worker() {
+    let server = Server::start();
+    let tq = unique("polyglot");
+    let legacy_tq = unique("polyglot-legacy");
+    let legacy = Script::start(&example("polyglot").join("legacy_worker.py"), &["--address", &server.address, "--task-queue", &legacy_tq]);
+    assert_eq!(legacy.ready, "ready");
+    let worker = Worker::start(&server, &tq, &[&p("polyglot-workflow"), &p("text-rs"), &p("text-js"), &p("text-py")]);
+
+    let text = "Durable workflows replay history. Workflows call activities, and activities do the work! \
+                Plugins run sandboxed: plugins reach only what is granted.";
+    let title = "Plugins & <Durable> Workflows";
+    let id = unique("text-report");
+    let doc = server.execute_id(&tq, "text-report", &id, &[&json!({"title": title, "text": text, "archive_queue": legacy_tq}).to_string()]);
+    let report = result(&doc);
+
+    // Rust.
+    assert_eq!(report["stats"], json!({"words": 21, "sentences": 3, "chars": text.chars().count(), "longest_word": "activities"}));
+    // Python.
+    let keywords: Vec<(String, u64)> =
+        list(&report["keywords"]).iter().map(|k| (k["word"].as_str().unwrap().to_owned(), k["count"].as_u64().unwrap())).collect();
+    let expected = [("workflows", 2), ("activities", 2), ("plugins", 2), ("durable", 1), ("replay", 1)];
+    assert_eq!(keywords, expected.map(|(w, c)| (w.to_owned(), c)));
+    // JavaScript.
+    assert_eq!(report["slug"], "plugins-durable-workflows");
+    let html = report["html"].as_str().unwrap();
+    assert!(html.starts_with(r#"<article id="plugins-durable-workflows">"#), "{html}");
+    assert!(html.contains("<h1>Plugins &amp; &lt;Durable&gt; Workflows</h1>"), "escaped: {html}");
+    assert!(html.contains("21 words in 3 sentences") && html.contains("<li>workflows <small>×2</small></li>"), "{html}");
+    // The Python SDK worker, on its own task queue.
+    assert_eq!(report["archive"]["worker"], "temporalio-python");
+    assert!(report["archive"]["archive_id"].as_str().unwrap().starts_with("ARCH-"), "{report:#}");
+
+    let history = server.history(&id);
+    let queues: Vec<(String, String)> = history
+        .iter()
+        .filter_map(|e| e.get("activityTaskScheduledEventAttributes"))
+        .map(|a| (a["activityType"]["name"].as_str().unwrap().to_owned(), a["taskQueue"]["name"].as_str().unwrap().to_owned()))
+        .collect();
+    let on = |q: &str| q.to_owned();
+    assert_eq!(
+        queues,
+        [
+            ("word-stats".into(), on(&tq)),
+            ("top-keywords".into(), on(&tq)),
+            ("slugify".into(), on(&tq)),
+            ("render-html".into(), on(&tq)),
+            ("archive-report".into(), on(&legacy_tq)),
+        ]
+    );
+    // Each activity ran in its own language's plugin.
+    let log = worker.log();
+    for (plugin, line) in [("text-rs", "(Rust)"), ("text-py", "(Python)"), ("text-js", "(JavaScript)")] {
+        assert!(log.lines().any(|l| l.contains(line) && l.contains(&format!("plugin=\"{plugin}\""))), "{plugin}: {log}");
+    }
+}
