@@ -222,7 +222,7 @@ fn expense_approval_waits_for_a_human_with_queries_and_a_timeout() {
 
     // Approved: queried while waiting, paid, queried after completion.
     let id = unique("expense-approved");
-    server.start_workflow(&tq, "expense-approval", &id, &[&expense("E-1", 3_600_000)]);
+    server.start_workflow(&tq, "process-expense", &id, &[&expense("E-1", 3_600_000)]);
     let pending = wait_pending(&id);
     assert_eq!(pending, json!({"id": "E-1", "state": "pending", "approver": null, "comment": null, "payment_id": null}));
     signal(&server, &id, "approve", r#"{"approver": "carol", "comment": "enjoy the conference"}"#);
@@ -240,7 +240,7 @@ fn expense_approval_waits_for_a_human_with_queries_and_a_timeout() {
 
     // Rejected: no payment.
     let id = unique("expense-rejected");
-    server.start_workflow(&tq, "expense-approval", &id, &[&expense("E-2", 3_600_000)]);
+    server.start_workflow(&tq, "process-expense", &id, &[&expense("E-2", 3_600_000)]);
     wait_pending(&id);
     signal(&server, &id, "reject", r#"{"approver": "dave", "comment": "not in budget"}"#);
     let done = result(&server.result(&id));
@@ -250,7 +250,7 @@ fn expense_approval_waits_for_a_human_with_queries_and_a_timeout() {
     // Nobody decides: the durable timer rejects it.
     let id = unique("expense-timeout");
     let started = Instant::now();
-    let doc = server.execute_id(&tq, "expense-approval", &id, &[&expense("E-3", 1500)]);
+    let doc = server.execute_id(&tq, "process-expense", &id, &[&expense("E-3", 1500)]);
     assert_eq!(result(&doc)["state"], "timed_out");
     assert!(started.elapsed() >= Duration::from_millis(1500));
     let history = server.history(&id);
@@ -259,7 +259,7 @@ fn expense_approval_waits_for_a_human_with_queries_and_a_timeout() {
     // An invalid expense fails at once, non-retryable.
     let doc = server.execute(
         &tq,
-        "expense-approval",
+        "process-expense",
         &[r#"{"id": "E-4", "employee": "ada", "amount_cents": 0, "description": "", "approval_timeout_ms": 1000}"#],
     );
     assert_eq!(status(&doc), "FAILED", "{doc:#}");

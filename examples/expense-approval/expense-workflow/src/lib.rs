@@ -22,7 +22,7 @@ use std::rc::Rc;
 struct ExpenseWorkflow;
 
 impl Guest for ExpenseWorkflow {
-    fn expense_approval(expense: Expense) -> Result<ExpenseStatus, ApplicationError> {
+    fn process_expense(expense: Expense) -> Result<ExpenseStatus, ApplicationError> {
         let status = Rc::new(RefCell::new(ExpenseStatus {
             id: expense.id.clone(),
             state: "submitted".into(),
