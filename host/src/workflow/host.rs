@@ -1,7 +1,7 @@
 //! The workflow context as host functions, and the replay-safe WASI
 //! stand-ins of the virtual determinism mode.
 
-use super::bindings::{self, caisson::workflow::context, Event, LogLevel, Outcome};
+use super::bindings::{self, Event, LogLevel, Outcome, caisson::workflow::context};
 use super::state::RunState;
 use crate::guest_log::LineLog;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -22,6 +22,8 @@ pub struct WorkflowHost {
     /// When the guest last started running (an activation or a query):
     /// the wall-clock deadline counts from here.
     pub(crate) activation_started: std::time::Instant,
+    /// Linear-memory ceiling (the plugin's `memory_mb`).
+    pub(crate) limits: wasmtime::StoreLimits,
     wasi: WasiCtx,
     table: ResourceTable,
 }
@@ -43,6 +45,7 @@ impl WorkflowHost {
             plugin,
             refuel: false,
             activation_started: std::time::Instant::now(),
+            limits: wasmtime::StoreLimits::default(),
             wasi: wasi.build(),
             table: ResourceTable::new(),
         }
