@@ -107,8 +107,9 @@ pub fn build_engine(kind: PluginKind, options: &EngineOptions) -> Result<Engine,
             .total_stacks(limits.instances)
             .max_memories_per_component(2)
             .max_memory_size(limits.max_memory_bytes)
-            .linear_memory_keep_resident(64 << 10)
-            .table_keep_resident(16 << 10);
+            .linear_memory_keep_resident(1 << 20)
+            .table_keep_resident(64 << 10)
+            .async_stack_keep_resident(64 << 10);
         config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
     }
     Engine::new(&config).map_err(EngineError::Config)
@@ -170,7 +171,7 @@ impl ComponentCache {
     /// in progress messages.
     pub fn load(&self, engine: &Engine, bytes: &[u8], label: &str) -> Result<LoadedComponent, EngineError> {
         let started = Instant::now();
-        let sha256 = hex::encode(Sha256::digest(bytes));
+        let sha256 = sha256_hex(bytes);
         let Some(dir) = &self.dir else {
             let component = Component::new(engine, bytes).map_err(EngineError::Compile)?;
             return Ok(LoadedComponent { component, sha256, outcome: CacheOutcome::Compiled, elapsed: started.elapsed() });
@@ -185,12 +186,25 @@ impl ComponentCache {
             }
         }
         if bytes.len() > 1 << 20 {
-            tracing::info!(
-                "{label}: compiling {:.1} MB for the first time (cached afterwards)…",
-                bytes.len() as f64 / 1e6
-            );
+            tracing::info!("{label}: compiling {:.1} MB for the first time (cached afterwards)…", bytes.len() as f64 / 1e6);
         }
-        let artifact = engine.precompile_component(bytes).map_err(EngineError::Compile)?;
+        // Cranelift gives no progress callback: say every few seconds that
+        // the compile is still going, so a big component does not look hung.
+        let (done, finished) = std::sync::mpsc::channel::<()>();
+        let progress = (bytes.len() > 1 << 20).then(|| {
+            let label = label.to_owned();
+            std::thread::spawn(move || {
+                while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = finished.recv_timeout(Duration::from_secs(3)) {
+                    tracing::info!("{label}: still compiling ({}s)…", started.elapsed().as_secs());
+                }
+            })
+        });
+        let artifact = engine.precompile_component(bytes).map_err(EngineError::Compile);
+        drop(done);
+        if let Some(progress) = progress {
+            let _ = progress.join();
+        }
+        let artifact = artifact?;
         store_atomically(&path, &artifact)?;
         let component = deserialize_cached(engine, &path).map_err(EngineError::Compile)?;
         let elapsed = started.elapsed();
@@ -199,6 +213,11 @@ impl ComponentCache {
         }
         Ok(LoadedComponent { component, sha256, outcome: CacheOutcome::Compiled, elapsed })
     }
+}
+
+/// A component's version identity: the SHA-256 of its bytes, in hex.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
 }
 
 /// A stable number for the engine's code-affecting settings and version.

@@ -13,7 +13,10 @@
 //! * [`activity`]: the activity runtime (one sandboxed instance per attempt).
 //! * [`guest_log`]: guest stdout/stderr as tagged log lines.
 //! * [`bridge`]: Temporal core's protos ↔ the runtimes (the only translation point).
-//! * [`registry`]: the plugins a worker serves, by type.
+//! * [`registry`]: the plugins a worker serves, by type (and live, swapped as folders change).
+//! * [`watch`]: watched plugin folders: drop-in add, replace, remove.
+//! * [`tenant`]: what a tenant's plugins may be granted.
+//! * [`metrics`]: per-plugin counters beside core's Prometheus metrics.
 //! * [`replay`]: recorded histories through core's replay worker.
 //! * [`worker`]: sdk-core lifecycle: connect, poll, complete, shut down.
 //! * [`devserver`]: the embedded Temporal dev server of `caisson dev`.
@@ -28,10 +31,13 @@ pub mod engine;
 pub mod guest_log;
 pub mod inspect;
 pub mod manifest;
+pub mod metrics;
 pub mod payload;
 pub mod plugin;
 pub mod policy;
 pub mod registry;
 pub mod replay;
+pub mod tenant;
+pub mod watch;
 pub mod worker;
 pub mod workflow;

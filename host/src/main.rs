@@ -3,12 +3,14 @@
 use anyhow::Context;
 use caisson::check::{self, CheckResult};
 use caisson::engine::{ComponentCache, EngineOptions, PoolingLimits, default_cache_dir, start_epoch_ticker};
-use caisson::manifest::{PluginSettings, WorkerManifest};
+use caisson::manifest::{PluginSettings, TenantSettings, WorkerManifest, WorkerSettings};
 use caisson::plugin::Engines;
-use caisson::registry::Registry;
-use caisson::worker::Endpoint;
+use caisson::registry::{LiveRegistry, Registry};
+use caisson::tenant::Admission;
+use caisson::watch::PluginFolder;
+use caisson::worker::{Endpoint, Telemetry, Tenant};
 use clap::{Args, Parser, Subcommand};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -58,6 +60,13 @@ enum Command {
         #[arg(required = true, value_name = "HISTORY")]
         histories: Vec<PathBuf>,
     },
+    /// List the plugins a running worker serves: tenant, plugin, kind,
+    /// version (SHA-256) and types, read from its metrics endpoint.
+    Plugins {
+        /// The worker's --metrics-address.
+        #[arg(long, value_name = "HOST:PORT")]
+        metrics: String,
+    },
     /// The embedded default: start a Temporal dev server unless one is
     /// reachable, then run a worker. With no plugins given, serves every
     /// plugin in ./build/plugins (what `cargo xtask plugins` builds).
@@ -96,6 +105,19 @@ struct WorkerArgs {
     /// replayed from history when they next run.
     #[arg(long)]
     max_cached_workflows: Option<usize>,
+    /// Keep watching the plugin folders given: a NAME.wasm dropped in is
+    /// served within 2 s, a replaced one is served in its new version, a
+    /// removed one stops taking new work.
+    #[arg(long)]
+    watch: bool,
+    /// Serve Prometheus metrics (core's and per-plugin) on this address,
+    /// e.g. 127.0.0.1:9464.
+    #[arg(long, value_name = "HOST:PORT")]
+    metrics_address: Option<std::net::SocketAddr>,
+    /// On SIGINT/SIGTERM, how long in-flight activities may run before
+    /// they are cancelled (default 10s).
+    #[arg(long, value_name = "DURATION", value_parser = caisson::manifest::parse_duration)]
+    shutdown_grace: Option<std::time::Duration>,
 }
 
 fn main() -> ExitCode {
@@ -151,11 +173,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Worker(args) => {
             let runtime = tokio_runtime()?;
             runtime.block_on(async {
-                let (registry, endpoint, settings) = prepare(&args, false)?;
-                caisson::worker::run(registry, endpoint, settings, shutdown_signal()).await?;
+                let (tenants, telemetry) = prepare(&args, false)?;
+                caisson::worker::run(tenants, telemetry, shutdown_signal()).await?;
                 Ok(ExitCode::SUCCESS)
             })
         }
+        Command::Plugins { metrics } => list_plugins(&metrics),
         Command::Replay { plugins, histories } => {
             let runtime = tokio_runtime()?;
             runtime.block_on(replay(plugins, histories))
@@ -171,8 +194,11 @@ fn tokio_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting tokio")
 }
 
-/// Resolves the endpoint and settings and loads every plugin.
-fn prepare(args: &WorkerArgs, dev: bool) -> anyhow::Result<(Arc<Registry>, Endpoint, caisson::manifest::WorkerSettings)> {
+/// Resolves each tenant's endpoint and settings and loads its plugins.
+///
+/// Without `[[tenant]]` entries the worker has one tenant, `default`,
+/// made of the command line and the manifest's `[temporal]`/`[[plugin]]`.
+fn prepare(args: &WorkerArgs, dev: bool) -> anyhow::Result<(Vec<Tenant>, Telemetry)> {
     let manifest = match &args.manifest {
         Some(path) => WorkerManifest::load(path)?,
         None => WorkerManifest::default(),
@@ -181,62 +207,127 @@ fn prepare(args: &WorkerArgs, dev: bool) -> anyhow::Result<(Arc<Registry>, Endpo
     temporal.address = args.address.clone().or(temporal.address);
     temporal.namespace = args.namespace.clone().or(temporal.namespace);
     temporal.task_queue = args.task_queue.clone().or(temporal.task_queue);
-    let endpoint = Endpoint::resolve(&temporal)?;
     let mut settings = manifest.worker.clone();
     if let Some(n) = args.max_cached_workflows {
         settings.max_cached_workflows = n;
     }
-    let instances = (settings.max_cached_workflows + settings.max_concurrent_activities + 64).min(100_000) as u32;
-    let options = EngineOptions { pooling: Some(PoolingLimits { instances, max_memory_bytes: 1 << 30 }) };
+    if let Some(grace) = args.shutdown_grace {
+        settings.shutdown_grace = grace;
+    }
+    settings.metrics_address = args.metrics_address.or(settings.metrics_address);
+    let telemetry = Telemetry::start(settings.metrics_address)?;
+
+    // One pooling allocator for the whole process, sized for every tenant.
+    let tenant_settings: Vec<WorkerSettings> = manifest.tenant.iter().map(|t| tenant_limits(&settings, t)).collect();
+    let instances: usize =
+        std::iter::once(&settings).chain(&tenant_settings).map(|s| s.max_cached_workflows + s.max_concurrent_activities).sum::<usize>()
+            + 64;
+    let options = EngineOptions { pooling: Some(PoolingLimits { instances: instances.min(100_000) as u32, max_memory_bytes: 1 << 30 }) };
     let engines = Engines::new(&options, ComponentCache::new(default_cache_dir())).context("setting up wasmtime")?;
     start_epoch_ticker(&[&engines.workflow, &engines.activity]);
-    let mut registry = Registry::new(engines)?;
-    for plugin in &manifest.plugin {
-        let path = plugin.path.clone().expect("manifest plugins have paths");
-        report(registry.load(&path, plugin.clone()).with_context(|| format!("loading plugin {}", path.display()))?);
-    }
+
+    let mut tenants = Vec::new();
     let mut paths = args.plugins.clone();
-    if paths.is_empty() && manifest.plugin.is_empty() && dev {
+    if paths.is_empty() && manifest.plugin.is_empty() && manifest.tenant.is_empty() && dev {
         paths.push(PathBuf::from("build/plugins"));
     }
-    for path in &paths {
-        if path.is_dir() {
-            load_folder(&mut registry, path)?;
-        } else {
-            let settings = PluginSettings::for_component(path)?;
-            report(registry.load(path, settings)?);
+    if !paths.is_empty() || !manifest.plugin.is_empty() {
+        let registry = Registry::new(engines.clone())?.with_metrics("default", telemetry.metrics.clone());
+        let live = Arc::new(LiveRegistry::new(registry, Admission::unrestricted("default")));
+        for plugin in &manifest.plugin {
+            let path = plugin.path.clone().expect("manifest plugins have paths");
+            report(&live.load(&path, plugin.clone()).with_context(|| format!("loading plugin {}", path.display()))?);
         }
+        let mut folders = Vec::new();
+        for path in &paths {
+            if path.is_dir() {
+                let mut folder = PluginFolder::new(path.clone(), live.clone());
+                folder.load_now().with_context(|| format!("reading plugin folder {}", path.display()))?;
+                if args.watch {
+                    folders.push(folder);
+                }
+            } else {
+                let plugin_settings = PluginSettings::for_component(path)?;
+                report(&live.load(path, plugin_settings)?);
+            }
+        }
+        anyhow::ensure!(
+            args.watch || !live.snapshot().loaded().is_empty(),
+            "no plugins to serve: name .wasm files or folders, or list [[plugin]] entries in a manifest \
+             (build the examples with `cargo xtask plugins`)"
+        );
+        let endpoint = Endpoint::resolve(&temporal)?;
+        tenants.push(Tenant { name: "default".into(), endpoint, settings: settings.clone(), registry: live, folders });
+    }
+    for (tenant, tenant_settings) in manifest.tenant.iter().zip(tenant_settings) {
+        let name = &tenant.name;
+        let admission = Admission::new(name, &tenant.limits).map_err(anyhow::Error::msg)?;
+        let registry = Registry::new(engines.clone())?.with_metrics(name, telemetry.metrics.clone());
+        let live = Arc::new(LiveRegistry::new(registry, admission));
+        for plugin in &tenant.plugin {
+            let path = plugin.path.clone().expect("manifest plugins have paths");
+            report(&live.load(&path, plugin.clone()).with_context(|| format!("tenant `{name}`: loading plugin {}", path.display()))?);
+        }
+        let mut folders = Vec::new();
+        if let Some(dir) = &tenant.plugin_dir {
+            std::fs::create_dir_all(dir).with_context(|| format!("tenant `{name}`: creating plugin_dir {}", dir.display()))?;
+            let mut folder = PluginFolder::new(dir.clone(), live.clone());
+            folder.load_now().with_context(|| format!("tenant `{name}`: reading plugin_dir {}", dir.display()))?;
+            folders.push(folder);
+        }
+        let tenant_temporal = caisson::manifest::TemporalSettings {
+            namespace: tenant.namespace.clone().or(temporal.namespace.clone()),
+            task_queue: Some(tenant.task_queue.clone().unwrap_or_else(|| name.clone())),
+            ..temporal.clone()
+        };
+        let endpoint = Endpoint::resolve(&tenant_temporal)?;
+        tenants.push(Tenant { name: name.clone(), endpoint, settings: tenant_settings, registry: live, folders });
     }
     anyhow::ensure!(
-        !registry.loaded().is_empty(),
-        "no plugins to serve: name .wasm files or folders, or list [[plugin]] entries in a manifest \
+        !tenants.is_empty(),
+        "no plugins to serve: name .wasm files or folders, or list [[plugin]] or [[tenant]] entries in a manifest \
          (build the examples with `cargo xtask plugins`)"
     );
-    Ok((Arc::new(registry), endpoint, settings))
+    Ok((tenants, telemetry))
 }
 
-/// Loads every `*.wasm` in a folder; failures are reported and skipped.
-fn load_folder(registry: &mut Registry, dir: &Path) -> anyhow::Result<()> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-        .with_context(|| format!("reading plugin folder {}", dir.display()))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "wasm"))
-        .collect();
-    files.sort();
-    for path in files {
-        let loaded = PluginSettings::for_component(&path)
-            .map_err(anyhow::Error::from)
-            .and_then(|settings| Ok(registry.load(&path, settings)?.clone()));
-        match loaded {
-            Ok(p) => report(&p),
-            Err(e) => tracing::warn!("skipping plugin: {e:#}"),
-        }
+/// A tenant's share of the worker: its own limits, else the worker's.
+fn tenant_limits(worker: &WorkerSettings, tenant: &TenantSettings) -> WorkerSettings {
+    WorkerSettings {
+        max_cached_workflows: tenant.max_cached_workflows.unwrap_or(worker.max_cached_workflows),
+        max_concurrent_workflow_tasks: tenant.max_concurrent_workflow_tasks.unwrap_or(worker.max_concurrent_workflow_tasks),
+        max_concurrent_activities: tenant.max_concurrent_activities.unwrap_or(worker.max_concurrent_activities),
+        ..worker.clone()
     }
-    Ok(())
+}
+
+/// Prints what a running worker serves, from its `caisson_plugin_loaded`
+/// metric.
+fn list_plugins(metrics: &str) -> anyhow::Result<ExitCode> {
+    let address = metrics.trim_start_matches("http://").trim_end_matches('/').trim_end_matches("/metrics");
+    let text = caisson::metrics::scrape(address)
+        .with_context(|| format!("reading metrics from {address} (is the worker running with --metrics-address {address}?)"))?;
+    let plugins = caisson::metrics::loaded_plugins(&text);
+    if plugins.is_empty() {
+        println!("no plugins loaded");
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!("{:<12} {:<24} {:<9} {:<14} TYPES", "TENANT", "PLUGIN", "KIND", "SHA256");
+    for p in plugins {
+        println!("{:<12} {:<24} {:<9} {:<14} {}", p.tenant, p.plugin, p.kind, &p.sha256[..p.sha256.len().min(12)], p.types);
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn report(p: &caisson::registry::LoadedPlugin) {
-    tracing::info!("loaded {} ({} {}: {}) sha256 {}…", p.name, p.kind, if p.types.len() == 1 { "type" } else { "types" }, p.types.join(", "), &p.sha256[..12]);
+    tracing::info!(
+        "loaded {} ({} {}: {}) sha256 {}…",
+        p.name,
+        p.kind,
+        if p.types.len() == 1 { "type" } else { "types" },
+        p.types.join(", "),
+        &p.sha256[..12]
+    );
 }
 
 async fn replay(plugins: Vec<PathBuf>, histories: Vec<PathBuf>) -> anyhow::Result<ExitCode> {
@@ -298,7 +389,8 @@ async fn shutdown_signal() {
 }
 
 async fn dev(args: WorkerArgs, execute: Option<String>, input: Vec<String>) -> anyhow::Result<ExitCode> {
-    let (registry, mut endpoint, settings) = prepare(&args, true)?;
+    let (mut tenants, telemetry) = prepare(&args, true)?;
+    let mut endpoint = tenants[0].endpoint.clone();
     let mut server = None;
     if !caisson::devserver::reachable(&endpoint.address).await {
         let port: u16 = endpoint
@@ -310,18 +402,23 @@ async fn dev(args: WorkerArgs, execute: Option<String>, input: Vec<String>) -> a
         let started = caisson::devserver::start(port, Some(port.saturating_add(1000))).await?;
         tracing::info!("Temporal dev server on {} (web UI: {})", started.address, started.ui.as_deref().unwrap_or("off"));
         endpoint.address = started.address.clone();
+        for tenant in &mut tenants {
+            tenant.endpoint.address = started.address.clone();
+        }
         server = Some(started);
     }
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let mut code = ExitCode::SUCCESS;
-    let worker = caisson::worker::run(registry, endpoint.clone(), settings, async move {
+    let worker = caisson::worker::run(tenants, telemetry, async move {
         tokio::select! {
             _ = shutdown_signal() => {}
             _ = stop_rx => {}
         }
     });
     let execution = async {
-        let Some(workflow_type) = execute else { return std::future::pending::<anyhow::Result<bool>>().await };
+        let Some(workflow_type) = execute else {
+            return std::future::pending::<anyhow::Result<bool>>().await;
+        };
         let ok = execute_workflow(&endpoint, &workflow_type, &input).await;
         let _ = stop_tx.send(());
         ok
@@ -346,8 +443,14 @@ async fn execute_workflow(endpoint: &Endpoint, workflow_type: &str, input: &[Str
     let cli = caisson::devserver::temporal_cli()?;
     let workflow_id = format!("{workflow_type}-{}", std::process::id());
     let mut cmd = tokio::process::Command::new(cli);
-    cmd.args(["workflow", "execute", "--type", workflow_type, "--workflow-id", &workflow_id])
-        .args(["--task-queue", &endpoint.task_queue, "--address", &endpoint.address, "--namespace", &endpoint.namespace]);
+    cmd.args(["workflow", "execute", "--type", workflow_type, "--workflow-id", &workflow_id]).args([
+        "--task-queue",
+        &endpoint.task_queue,
+        "--address",
+        &endpoint.address,
+        "--namespace",
+        &endpoint.namespace,
+    ]);
     for i in input {
         cmd.args(["--input", i]);
     }

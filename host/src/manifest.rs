@@ -90,9 +90,12 @@ pub struct WorkerSettings {
     pub max_concurrent_workflow_tasks: usize,
     /// Activity attempts run at once.
     pub max_concurrent_activities: usize,
-    /// Grace period for in-flight work on shutdown.
+    /// Grace period for in-flight work on shutdown: activities still
+    /// running when it ends are cancelled, workflow tasks are handed back.
     #[serde(with = "duration_str")]
     pub shutdown_grace: Duration,
+    /// Where to serve Prometheus metrics (`host:port`); off when absent.
+    pub metrics_address: Option<std::net::SocketAddr>,
 }
 
 impl Default for WorkerSettings {
@@ -102,6 +105,7 @@ impl Default for WorkerSettings {
             max_concurrent_workflow_tasks: 100,
             max_concurrent_activities: 100,
             shutdown_grace: Duration::from_secs(10),
+            metrics_address: None,
         }
     }
 }
@@ -180,6 +184,80 @@ pub struct WorkerManifest {
     /// The plugins to load.
     #[serde(default)]
     pub plugin: Vec<PluginSettings>,
+    /// Tenants served by this worker process, each on its own namespace
+    /// and task queue. When there are none, the `[temporal]` endpoint and
+    /// the `[[plugin]]` entries form one tenant named `default`.
+    #[serde(default)]
+    pub tenant: Vec<TenantSettings>,
+}
+
+/// One tenant: a namespace + task queue with its own plugins, the most
+/// its plugins may be granted, and its share of the worker.
+///
+/// ```toml
+/// [[tenant]]
+/// name = "acme"
+/// task_queue = "acme"                # default: the tenant's name
+/// plugin_dir = "tenants/acme"        # watched: drop NAME.wasm (+ NAME.toml) in
+/// max_concurrent_workflow_tasks = 4
+/// max_concurrent_activities = 4
+/// max_cached_workflows = 200
+///
+/// [tenant.limits]                    # ceilings on what NAME.toml may grant
+/// allow_dirs = ["data/acme"]         # granted dirs must lie inside these
+/// allow_outbound = ["http://127.0.0.1:*"]
+/// allow_secrets = []
+/// memory_mb = 64
+/// fuel = 1000000000
+/// timeout = "30s"
+/// ```
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TenantSettings {
+    /// Names the tenant in logs, metrics and `caisson plugins`.
+    pub name: String,
+    /// Namespace; default: the `[temporal]` namespace.
+    pub namespace: Option<String>,
+    /// Task queue; default: the tenant's name.
+    pub task_queue: Option<String>,
+    /// A folder watched for plugins (`NAME.wasm` + optional `NAME.toml`).
+    pub plugin_dir: Option<PathBuf>,
+    /// Plugins listed explicitly.
+    #[serde(default)]
+    pub plugin: Vec<PluginSettings>,
+    /// Workflow tasks of this tenant processed at once.
+    pub max_concurrent_workflow_tasks: Option<usize>,
+    /// Activity attempts of this tenant run at once.
+    pub max_concurrent_activities: Option<usize>,
+    /// This tenant's share of the sticky cache (running workflows kept in memory).
+    pub max_cached_workflows: Option<usize>,
+    /// Ceilings on what this tenant's plugins may be granted.
+    #[serde(default)]
+    pub limits: TenantLimits,
+}
+
+/// The most a tenant's plugins may be granted. A plugin asking for more is
+/// refused (named, with the grant at fault); limits it leaves out are set
+/// to the ceiling. Nothing listed means nothing allowed.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TenantLimits {
+    /// Host folders under which granted `dirs` must lie.
+    #[serde(default)]
+    pub allow_dirs: Vec<PathBuf>,
+    /// Patterns that must cover each plugin `allow_outbound` pattern.
+    #[serde(default)]
+    pub allow_outbound: Vec<String>,
+    /// Host environment variables plugins may copy in as `secrets`.
+    #[serde(default)]
+    pub allow_secrets: Vec<String>,
+    /// Most linear memory per instance, in MiB.
+    pub memory_mb: Option<u64>,
+    /// Most fuel per workflow activation.
+    pub fuel: Option<u64>,
+    /// Longest wall-clock time per activity attempt or workflow activation.
+    #[serde(default, with = "duration_str::option")]
+    pub timeout: Option<Duration>,
 }
 
 fn read(path: &Path) -> Result<String, ManifestError> {
@@ -216,6 +294,34 @@ impl WorkerManifest {
                 });
             }
             plugin.resolve_paths(base);
+        }
+        let mut names = std::collections::BTreeSet::new();
+        for tenant in &mut manifest.tenant {
+            if !names.insert(tenant.name.clone()) {
+                return Err(ManifestError::Parse {
+                    path: path.to_owned(),
+                    message: format!("two [[tenant]] entries are named `{}`", tenant.name),
+                });
+            }
+            if let Some(dir) = &tenant.plugin_dir
+                && dir.is_relative()
+            {
+                tenant.plugin_dir = Some(base.join(dir));
+            }
+            for plugin in &mut tenant.plugin {
+                if plugin.path.is_none() {
+                    return Err(ManifestError::Parse {
+                        path: path.to_owned(),
+                        message: format!("a [[tenant.plugin]] entry of tenant `{}` lacks `path = \"....wasm\"`", tenant.name),
+                    });
+                }
+                plugin.resolve_paths(base);
+            }
+            for dir in &mut tenant.limits.allow_dirs {
+                if dir.is_relative() {
+                    *dir = base.join(&*dir);
+                }
+            }
         }
         Ok(manifest)
     }

@@ -77,7 +77,7 @@ impl PluginSource {
         let kind = settings.kind.unwrap_or(contract.kind);
         let verdict = (kind == PluginKind::Workflow)
             .then(|| policy::judge_workflow(contract.imports.iter().map(String::as_str), settings.determinism));
-        let name = path.file_stem().map_or_else(|| "plugin".into(), |s| s.to_string_lossy().into_owned());
+        let name = plugin_name(path);
         Ok(PluginSource { name, path: path.to_owned(), bytes: bytes.into(), settings, contract, kind, verdict })
     }
 
@@ -88,7 +88,9 @@ impl PluginSource {
 
     /// The refusal, if this is a workflow the host will not run.
     pub fn refusal(&self) -> Option<PluginError> {
-        let Some(Verdict::Refused(offences)) = &self.verdict else { return None };
+        let Some(Verdict::Refused(offences)) = &self.verdict else {
+            return None;
+        };
         let list: Vec<String> = offences
             .iter()
             .map(|o| match o.reason {
@@ -102,13 +104,14 @@ impl PluginSource {
         };
         Some(PluginError::Refused {
             path: self.path.clone(),
-            message: format!(
-                "a workflow may not import {}. Fix: {}",
-                list.join(", "),
-                policy::refusal_advice(offences, &hint)
-            ),
+            message: format!("a workflow may not import {}. Fix: {}", list.join(", "), policy::refusal_advice(offences, &hint)),
         })
     }
+}
+
+/// A plugin's name: its file name without `.wasm`.
+pub fn plugin_name(path: &Path) -> String {
+    path.file_stem().map_or_else(|| "plugin".into(), |s| s.to_string_lossy().into_owned())
 }
 
 /// One engine per kind of plugin, sharing a compile cache.

@@ -2,12 +2,14 @@
 
 use crate::activity::{ActivityHost, ActivityPlugin, activity_linker};
 use crate::manifest::PluginSettings;
+use crate::metrics::Metrics;
 use crate::plugin::{Engines, PluginError, PluginSource};
 use crate::policy::PluginKind;
+use crate::tenant::{Admission, AdmissionError};
 use crate::workflow::{WorkflowHost, WorkflowPlugin, workflow_linker};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, RwLock};
 use wasmtime::component::Linker;
 
 /// Why a set of plugins cannot be served together.
@@ -49,6 +51,10 @@ pub struct LoadedPlugin {
 }
 
 /// Workflow and activity types → the plugins that implement them.
+///
+/// Cloning is cheap (the plugins are shared): a [`LiveRegistry`] changes
+/// by building a modified clone and swapping it in.
+#[derive(Clone)]
 pub struct Registry {
     engines: Engines,
     workflow_linker: Linker<WorkflowHost>,
@@ -56,6 +62,8 @@ pub struct Registry {
     workflows: BTreeMap<String, Arc<WorkflowPlugin>>,
     activities: BTreeMap<String, Arc<ActivityPlugin>>,
     loaded: Vec<LoadedPlugin>,
+    tenant: String,
+    metrics: Metrics,
 }
 
 impl std::fmt::Debug for Registry {
@@ -78,7 +86,22 @@ impl Registry {
             workflows: BTreeMap::new(),
             activities: BTreeMap::new(),
             loaded: Vec::new(),
+            tenant: "default".into(),
+            metrics: Metrics::default(),
         })
+    }
+
+    /// Labels this registry's plugins with `tenant` and records their
+    /// figures in `metrics`.
+    pub fn with_metrics(mut self, tenant: &str, metrics: Metrics) -> Self {
+        self.tenant = tenant.to_owned();
+        self.metrics = metrics;
+        self
+    }
+
+    /// The tenant whose plugins these are.
+    pub fn tenant(&self) -> &str {
+        &self.tenant
     }
 
     /// Reads, judges, compiles and registers one plugin.
@@ -90,21 +113,42 @@ impl Registry {
         let compiled = self.engines.compile(&source)?;
         let (kind, types) = match source.kind {
             PluginKind::Workflow => {
-                let plugin = Arc::new(WorkflowPlugin::new(&source, &compiled.component, compiled.sha256.clone(), &self.workflow_linker)?);
+                let mut plugin = WorkflowPlugin::new(&source, &compiled.component, compiled.sha256.clone(), &self.workflow_linker)?;
+                plugin.meters = self.metrics.for_plugin(&self.tenant, &source.name);
+                let plugin = Arc::new(plugin);
                 let types: Vec<String> = plugin.workflow_types().map(str::to_owned).collect();
                 register(&mut self.workflows, &plugin, &types, PluginKind::Workflow, |p| p.name.to_string())?;
                 (PluginKind::Workflow, types)
             }
             PluginKind::Activity => {
-                let plugin = Arc::new(ActivityPlugin::new(&source, &compiled.component, compiled.sha256.clone(), &self.activity_linker)?);
+                let mut plugin = ActivityPlugin::new(&source, &compiled.component, compiled.sha256.clone(), &self.activity_linker)?;
+                plugin.meters = self.metrics.for_plugin(&self.tenant, &source.name);
+                let plugin = Arc::new(plugin);
                 let types: Vec<String> = plugin.activity_types().map(str::to_owned).collect();
                 register(&mut self.activities, &plugin, &types, PluginKind::Activity, |p| p.name.to_string())?;
                 (PluginKind::Activity, types)
             }
         };
         let entry = LoadedPlugin { name: source.name.clone(), path: path.to_owned(), kind, sha256: compiled.sha256, types };
+        self.metrics.plugin_loaded(&self.tenant, &entry, true);
         self.loaded.push(entry);
         Ok(self.loaded.last().expect("just pushed"))
+    }
+
+    /// Stops serving the plugin named `name` (file stem). Work already
+    /// holding it (cached workflow runs, running attempts) goes on with it.
+    pub fn unload(&mut self, name: &str) -> Option<LoadedPlugin> {
+        let index = self.loaded.iter().position(|p| p.name == name)?;
+        let entry = self.loaded.remove(index);
+        self.workflows.retain(|_, p| &*p.name != name);
+        self.activities.retain(|_, p| &*p.name != name);
+        self.metrics.plugin_loaded(&self.tenant, &entry, false);
+        Some(entry)
+    }
+
+    /// The loaded plugin named `name`.
+    pub fn get(&self, name: &str) -> Option<&LoadedPlugin> {
+        self.loaded.iter().find(|p| p.name == name)
     }
 
     /// The plugin serving a workflow type.
@@ -131,6 +175,77 @@ impl Registry {
     pub fn loaded(&self) -> &[LoadedPlugin] {
         &self.loaded
     }
+}
+
+/// A registry that changes while the worker runs (a watched plugin
+/// folder): readers take a [`snapshot`](LiveRegistry::snapshot) per task,
+/// writers build a modified copy and swap it in, so a task never sees a
+/// half-applied change.
+#[derive(Debug)]
+pub struct LiveRegistry {
+    current: RwLock<Arc<Registry>>,
+    /// Serializes writers (loads compile for a while; readers don't wait).
+    writer: Mutex<()>,
+    admission: Admission,
+}
+
+impl LiveRegistry {
+    /// Starts from `registry`; plugins added later are checked against `admission`.
+    pub fn new(registry: Registry, admission: Admission) -> Self {
+        LiveRegistry { current: RwLock::new(Arc::new(registry)), writer: Mutex::new(()), admission }
+    }
+
+    /// The plugins as they are now.
+    pub fn snapshot(&self) -> Arc<Registry> {
+        self.current.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// The tenant's ceiling.
+    pub fn admission(&self) -> &Admission {
+        &self.admission
+    }
+
+    /// Loads (or replaces, by file stem) the plugin at `path`. On any
+    /// error the previous version, if any, keeps serving.
+    pub fn load(&self, path: &Path, settings: PluginSettings) -> Result<LoadedPlugin, LoadError> {
+        let _writer = self.writer.lock().unwrap_or_else(|e| e.into_inner());
+        let name = crate::plugin::plugin_name(path);
+        let settings = self.admission.admit(&name, settings)?;
+        let mut next = (*self.snapshot()).clone();
+        let previous = next.unload(&name);
+        let loaded = match next.load(path, settings) {
+            Ok(l) => l.clone(),
+            Err(e) => {
+                if let Some(previous) = &previous {
+                    // `unload` on the copy marked it as gone; it is not.
+                    next.metrics.plugin_loaded(&next.tenant, previous, true);
+                }
+                return Err(e.into());
+            }
+        };
+        *self.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(next);
+        Ok(loaded)
+    }
+
+    /// Stops serving the plugin named `name`.
+    pub fn unload(&self, name: &str) -> Option<LoadedPlugin> {
+        let _writer = self.writer.lock().unwrap_or_else(|e| e.into_inner());
+        let mut next = (*self.snapshot()).clone();
+        let removed = next.unload(name)?;
+        *self.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(next);
+        Some(removed)
+    }
+}
+
+/// Why a plugin was not added to a live registry.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// The tenant's ceiling does not allow its grants.
+    #[error(transparent)]
+    Admission(#[from] AdmissionError),
+    /// It failed to load or clashes with another plugin.
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
 }
 
 /// Adds `plugin` under each of `types`, unless another plugin serves one

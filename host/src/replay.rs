@@ -206,7 +206,8 @@ pub async fn replay(registry: Arc<Registry>, histories: Vec<RecordedHistory>) ->
     let mut started = 0;
     let mut failures: HashMap<String, String> = HashMap::new();
     let mut runs: HashMap<String, WorkflowRun> = HashMap::new();
-    while outcomes.iter().any(Option::is_none) {
+    let mut decided = 0;
+    while decided < count {
         let activation = match worker.poll_workflow_activation().await {
             Ok(a) => a,
             Err(PollError::ShutDown) => break,
@@ -229,6 +230,7 @@ pub async fn replay(registry: Arc<Registry>, histories: Vec<RecordedHistory>) ->
                 }
                 Some(JobVariant::RemoveFromCache(evict)) => {
                     if let Some(i) = run_to_index.remove(&run_id) {
+                        decided += 1;
                         outcomes[i] = Some(match evict.reason() {
                             EvictionReason::Nondeterminism => ReplayOutcome::Nondeterminism(core_message(&evict.message)),
                             EvictionReason::LangFail => {

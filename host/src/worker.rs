@@ -4,7 +4,9 @@
 use crate::activity::{Attempt, AttemptOutcome, Cancellation};
 use crate::bridge::{self, Incoming};
 use crate::manifest::{TemporalSettings, WorkerSettings};
-use crate::registry::Registry;
+use crate::metrics::Metrics;
+use crate::registry::{LiveRegistry, Registry};
+use crate::watch::PluginFolder;
 use crate::workflow::WorkflowRun;
 use anyhow::Context as _;
 use std::collections::HashMap;
@@ -102,63 +104,141 @@ fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname").map(|h| h.trim().to_owned()).unwrap_or_else(|_| "localhost".into())
 }
 
-/// Runs a worker until `shutdown` resolves, then drains and returns.
-pub async fn run(
-    registry: Arc<Registry>,
-    endpoint: Endpoint,
-    settings: WorkerSettings,
-    shutdown: impl Future<Output = ()>,
-) -> anyhow::Result<()> {
-    let runtime = CoreRuntime::new_assume_tokio(
-        RuntimeOptions::builder().heartbeat_interval(None).build().map_err(anyhow::Error::msg)?,
-    )?;
-    let connection = connect(&endpoint).await?;
-    let has_workflows = registry.workflow_types().next().is_some();
-    let has_activities = registry.activity_types().next().is_some();
-    anyhow::ensure!(has_workflows || has_activities, "no plugins to serve");
-    let config = WorkerConfig::builder()
-        .namespace(endpoint.namespace.clone())
-        .task_queue(endpoint.task_queue.clone())
-        .task_types(WorkerTaskTypes {
-            enable_workflows: has_workflows,
-            enable_local_activities: false,
-            enable_remote_activities: has_activities,
-            enable_nexus: false,
-        })
-        .versioning_strategy(WorkerVersioningStrategy::None { build_id: format!("caisson-{}", env!("CARGO_PKG_VERSION")) })
-        .max_cached_workflows(settings.max_cached_workflows)
-        .max_outstanding_workflow_tasks(settings.max_concurrent_workflow_tasks.max(2))
-        .max_outstanding_activities(settings.max_concurrent_activities.max(1))
-        .graceful_shutdown_period(settings.shutdown_grace)
-        .build()
-        .map_err(anyhow::Error::msg)?;
-    let worker = Arc::new(init_worker(&runtime, config, connection).context("starting the sdk-core worker")?);
-    worker.validate().await.with_context(|| format!("checking namespace `{}`", endpoint.namespace))?;
-    tracing::info!(
-        address = %endpoint.address,
-        namespace = %endpoint.namespace,
-        task_queue = %endpoint.task_queue,
-        workflows = ?registry.workflow_types().collect::<Vec<_>>(),
-        activities = ?registry.activity_types().collect::<Vec<_>>(),
-        "worker polling"
-    );
+/// One tenant as a worker serves it: a namespace + task queue, its
+/// plugins, and its share of the process.
+#[derive(Debug)]
+pub struct Tenant {
+    /// Names the tenant in logs and metrics.
+    pub name: String,
+    /// Server, namespace and task queue.
+    pub endpoint: Endpoint,
+    /// Cache share and concurrency limits.
+    pub settings: WorkerSettings,
+    /// Its plugins, changing as its folders do.
+    pub registry: Arc<LiveRegistry>,
+    /// Folders watched for plugins (already loaded once).
+    pub folders: Vec<PluginFolder>,
+}
 
-    let workflows = tokio::spawn(workflow_loop(worker.clone(), registry.clone(), endpoint.clone()));
-    let activities = tokio::spawn(activity_loop(worker.clone(), registry.clone()));
+impl Tenant {
+    /// Whether to poll for workflow and activity tasks. A tenant with a
+    /// watched folder polls for both, since plugins may arrive later.
+    fn task_types(&self) -> WorkerTaskTypes {
+        let registry = self.registry.snapshot();
+        let watched = !self.folders.is_empty();
+        WorkerTaskTypes {
+            enable_workflows: watched || registry.workflow_types().next().is_some(),
+            enable_local_activities: false,
+            enable_remote_activities: watched || registry.activity_types().next().is_some(),
+            enable_nexus: false,
+        }
+    }
+}
+
+/// Core's metrics and Caisson's, served together.
+pub struct Telemetry {
+    /// Caisson's per-plugin instruments (no-op when metrics are off).
+    pub metrics: Metrics,
+    meter: Option<Arc<dyn temporalio_common::telemetry::metrics::CoreMeter>>,
+    /// Where Prometheus can scrape, when on.
+    pub address: Option<std::net::SocketAddr>,
+}
+
+impl Telemetry {
+    /// Starts the Prometheus endpoint at `address` (must be called inside
+    /// a tokio runtime); `None` records nothing.
+    pub fn start(address: Option<std::net::SocketAddr>) -> anyhow::Result<Self> {
+        let Some(address) = address else {
+            return Ok(Telemetry { metrics: Metrics::default(), meter: None, address: None });
+        };
+        let server = temporalio_common::telemetry::start_prometheus_metric_exporter(
+            temporalio_common::telemetry::PrometheusExporterOptions::builder().socket_addr(address).build(),
+        )
+        .with_context(|| format!("serving metrics on {address}"))?;
+        tracing::info!("Prometheus metrics on http://{}/metrics", server.bound_addr);
+        let meter: Arc<dyn temporalio_common::telemetry::metrics::CoreMeter> = server.meter.clone();
+        Ok(Telemetry { metrics: Metrics::new(meter.clone()), meter: Some(meter), address: Some(server.bound_addr) })
+    }
+}
+
+/// Runs every tenant's worker until `shutdown` resolves, then stops
+/// polling, lets in-flight work finish within each tenant's
+/// `shutdown_grace` (activities still running then are cancelled) and
+/// returns.
+pub async fn run(tenants: Vec<Tenant>, telemetry: Telemetry, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+    anyhow::ensure!(!tenants.is_empty(), "no tenants to serve");
+    let telemetry_options = temporalio_common::telemetry::TelemetryOptions::builder().maybe_metrics(telemetry.meter.clone()).build();
+    let runtime = CoreRuntime::new_assume_tokio(
+        RuntimeOptions::builder().telemetry_options(telemetry_options).heartbeat_interval(None).build().map_err(anyhow::Error::msg)?,
+    )?;
+    let mut started = Vec::new();
+    for tenant in tenants {
+        let task_types = tenant.task_types();
+        anyhow::ensure!(
+            task_types.enable_workflows || task_types.enable_remote_activities,
+            "tenant `{}` has no plugins to serve",
+            tenant.name
+        );
+        let mut connection = connect(&tenant.endpoint).await?;
+        connection.identity_mut().push_str(&format!("/{}", tenant.name));
+        let settings = &tenant.settings;
+        let config = WorkerConfig::builder()
+            .namespace(tenant.endpoint.namespace.clone())
+            .task_queue(tenant.endpoint.task_queue.clone())
+            .task_types(task_types)
+            .versioning_strategy(WorkerVersioningStrategy::None { build_id: format!("caisson-{}", env!("CARGO_PKG_VERSION")) })
+            .max_cached_workflows(settings.max_cached_workflows)
+            .max_outstanding_workflow_tasks(settings.max_concurrent_workflow_tasks.max(2))
+            .max_outstanding_activities(settings.max_concurrent_activities.max(1))
+            .graceful_shutdown_period(settings.shutdown_grace)
+            .build()
+            .map_err(anyhow::Error::msg)?;
+        let worker = Arc::new(init_worker(&runtime, config, connection).context("starting the sdk-core worker")?);
+        worker.validate().await.with_context(|| format!("tenant `{}`: checking namespace `{}`", tenant.name, tenant.endpoint.namespace))?;
+        let registry = tenant.registry.snapshot();
+        tracing::info!(
+            tenant = %tenant.name,
+            address = %tenant.endpoint.address,
+            namespace = %tenant.endpoint.namespace,
+            task_queue = %tenant.endpoint.task_queue,
+            workflows = ?registry.workflow_types().collect::<Vec<_>>(),
+            activities = ?registry.activity_types().collect::<Vec<_>>(),
+            watching = ?tenant.folders.iter().map(|f| f.dir().display().to_string()).collect::<Vec<_>>(),
+            "worker polling"
+        );
+        let watchers: Vec<_> = tenant.folders.into_iter().map(|f| tokio::spawn(f.watch())).collect();
+        let workflows = tokio::spawn(workflow_loop(worker.clone(), tenant.registry.clone(), tenant.endpoint.clone()));
+        let activities = tokio::spawn(activity_loop(worker.clone(), tenant.registry.clone()));
+        started.push((tenant.name, worker, workflows, activities, watchers, settings.shutdown_grace));
+    }
     shutdown.await;
-    tracing::info!("shutting down: finishing in-flight work");
-    worker.initiate_shutdown();
-    let (w, a) = tokio::join!(workflows, activities);
-    w.context("workflow loop panicked")??;
-    a.context("activity loop panicked")??;
-    if let Ok(worker) = Arc::try_unwrap(worker) {
-        worker.finalize_shutdown().await;
+    tracing::info!("shutting down: no new tasks; finishing in-flight work");
+    for (_, worker, _, _, watchers, _) in &started {
+        worker.initiate_shutdown();
+        watchers.iter().for_each(|w| w.abort());
+    }
+    for (name, worker, workflows, activities, _, grace) in started {
+        // Core cancels activities still running when the grace period
+        // ends; a guest then has CANCEL_GRACE to return.
+        let limit = grace + crate::activity::CANCEL_GRACE + Duration::from_secs(5);
+        match tokio::time::timeout(limit, async { tokio::join!(workflows, activities) }).await {
+            Ok((w, a)) => {
+                w.context("workflow loop panicked")??;
+                a.context("activity loop panicked")??;
+            }
+            Err(_) => {
+                tracing::warn!(tenant = %name, "in-flight work did not finish within {limit:?}; stopping anyway")
+            }
+        }
+        if let Ok(worker) = Arc::try_unwrap(worker) {
+            worker.finalize_shutdown().await;
+        }
     }
     tracing::info!("worker stopped");
     Ok(())
 }
 
-async fn workflow_loop(worker: Arc<Worker>, registry: Arc<Registry>, endpoint: Endpoint) -> anyhow::Result<()> {
+async fn workflow_loop(worker: Arc<Worker>, registry: Arc<LiveRegistry>, endpoint: Endpoint) -> anyhow::Result<()> {
     let mut runs: HashMap<String, WorkflowRun> = HashMap::new();
     loop {
         let activation = match worker.poll_workflow_activation().await {
@@ -166,7 +246,7 @@ async fn workflow_loop(worker: Arc<Worker>, registry: Arc<Registry>, endpoint: E
             Err(PollError::ShutDown) => return Ok(()),
             Err(e) => return Err(e).context("polling workflow activations"),
         };
-        let completion = process_activation(&registry, &mut runs, activation, &endpoint);
+        let completion = process_activation(&registry.snapshot(), &mut runs, activation, &endpoint);
         let worker = worker.clone();
         tokio::spawn(async move {
             if let Err(e) = worker.complete_workflow_activation(completion).await {
@@ -221,14 +301,16 @@ pub fn process_activation(
         return fail(runs, "activation for a run this worker does not hold (it failed earlier)".into());
     };
     match run.activate(activation) {
-        Ok(commands) => WorkflowActivationCompletion::from_cmds(run_id, bridge::outgoing(commands, &endpoint.namespace, &endpoint.task_queue)),
+        Ok(commands) => {
+            WorkflowActivationCompletion::from_cmds(run_id, bridge::outgoing(commands, &endpoint.namespace, &endpoint.task_queue))
+        }
         Err(e) => fail(runs, e.message),
     }
 }
 
 type Running = Arc<Mutex<HashMap<Vec<u8>, Arc<Cancellation>>>>;
 
-async fn activity_loop(worker: Arc<Worker>, registry: Arc<Registry>) -> anyhow::Result<()> {
+async fn activity_loop(worker: Arc<Worker>, registry: Arc<LiveRegistry>) -> anyhow::Result<()> {
     let running: Running = Arc::default();
     loop {
         let task = match worker.poll_activity_task().await {
@@ -241,7 +323,7 @@ async fn activity_loop(worker: Arc<Worker>, registry: Arc<Registry>) -> anyhow::
             Some(activity_task::Variant::Start(start)) => {
                 let cancellation = Arc::new(Cancellation::default());
                 lock(&running).insert(task_token.clone(), cancellation.clone());
-                let (worker, registry, running) = (worker.clone(), registry.clone(), running.clone());
+                let (worker, registry, running) = (worker.clone(), registry.snapshot(), running.clone());
                 tokio::spawn(async move {
                     let outcome = run_attempt(&worker, &registry, &task_token, start, cancellation).await;
                     lock(&running).remove(&task_token);
@@ -281,19 +363,26 @@ async fn run_attempt(
     };
     let Some(plugin) = registry.activity(&start.activity_type) else {
         let known: Vec<&str> = registry.activity_types().collect();
-        return failed(
-            format!("no plugin serves activity type `{}` (this worker serves: {})", start.activity_type, known.join(", ")),
-            "NotFoundError",
-        );
+        // Retryable: the plugin may be dropped into a watched folder, or
+        // be served by another worker on this queue.
+        return AttemptOutcome::Failed {
+            message: format!("no plugin serves activity type `{}` (this worker serves: {})", start.activity_type, known.join(", ")),
+            error_type: "NotFoundError".into(),
+            non_retryable: false,
+            details: None,
+        };
     };
     let decoded: Result<Vec<serde_json::Value>, String> =
         start.input.iter().enumerate().map(|(i, p)| bridge::payload_json(p).map_err(|e| format!("argument {i}: {e}"))).collect();
     let args = match decoded {
         Ok(a) => a,
-        Err(e) => return failed(format!("plugin {}: activity `{}`: {e}", plugin.name, start.activity_type), "InvalidArgument"),
+        Err(e) => {
+            return failed(format!("plugin {}: activity `{}`: {e}", plugin.name, start.activity_type), "InvalidArgument");
+        }
     };
     let last_heartbeat_details = start.heartbeat_details.first().and_then(|p| bridge::payload_json(p).ok()).map(|j| j.to_string());
-    let ms = |d: &Option<prost_wkt_types::Duration>| d.as_ref().map(|d| (d.seconds.max(0) as u64) * 1000 + (d.nanos.max(0) as u64) / 1_000_000);
+    let ms =
+        |d: &Option<prost_wkt_types::Duration>| d.as_ref().map(|d| (d.seconds.max(0) as u64) * 1000 + (d.nanos.max(0) as u64) / 1_000_000);
     let execution = start.workflow_execution.clone().unwrap_or_default();
     let heartbeat = {
         let (worker, token) = (worker.clone(), task_token.to_vec());
@@ -326,7 +415,7 @@ async fn run_attempt(
     // heartbeat response; stop running it ourselves once start-to-close
     // has passed (the server has already failed the attempt by then).
     let deadline = ms(&start.start_to_close_timeout).map_or(Duration::MAX, |ms| Duration::from_millis(ms) + Duration::from_secs(1));
-    match tokio::time::timeout(deadline, plugin.run(&start.activity_type, &args, attempt)).await {
+    let outcome = match tokio::time::timeout(deadline, plugin.run(&start.activity_type, &args, attempt)).await {
         Ok(outcome) => outcome,
         Err(_) => AttemptOutcome::Failed {
             message: format!("plugin {}: activity `{}` ran past its start-to-close timeout", plugin.name, start.activity_type),
@@ -334,7 +423,9 @@ async fn run_attempt(
             non_retryable: false,
             details: None,
         },
-    }
+    };
+    plugin.meters.activity_task(matches!(outcome, AttemptOutcome::Failed { .. }));
+    outcome
 }
 
 #[cfg(test)]

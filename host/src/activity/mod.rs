@@ -12,18 +12,19 @@ pub mod outbound;
 
 use crate::guest_log::LineLog;
 use crate::manifest::{DirAccess, PluginSettings};
+use crate::metrics::PluginMeters;
 use crate::payload;
 use crate::plugin::{PluginError, PluginSource, TypedExport, typed_exports};
-use outbound::OutboundPolicy;
 use bindings::{ActivityInfo, LogLevel};
+use outbound::OutboundPolicy;
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use wasmtime::component::types::Type;
 use wasmtime::component::{Component, HasSelf, InstancePre, Linker, ResourceTable, Val};
 use wasmtime::{Store, StoreLimits, StoreLimitsBuilder, Trap};
-use std::future::Future;
 use wasmtime_wasi::sockets::SocketAddrUse;
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiBody, WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView};
@@ -156,11 +157,21 @@ impl Attempt {
         let (plugin, activity_type, workflow_id, attempt) =
             (&*self.plugin, &self.info.activity_type, &self.info.workflow_id, self.info.attempt);
         match level {
-            LogLevel::Trace => tracing::trace!(target: "activity", plugin, activity_type, workflow_id, attempt, "{message}"),
-            LogLevel::Debug => tracing::debug!(target: "activity", plugin, activity_type, workflow_id, attempt, "{message}"),
-            LogLevel::Info => tracing::info!(target: "activity", plugin, activity_type, workflow_id, attempt, "{message}"),
-            LogLevel::Warn => tracing::warn!(target: "activity", plugin, activity_type, workflow_id, attempt, "{message}"),
-            LogLevel::Error => tracing::error!(target: "activity", plugin, activity_type, workflow_id, attempt, "{message}"),
+            LogLevel::Trace => {
+                tracing::trace!(target: "activity", plugin, activity_type, workflow_id, attempt, "{message}")
+            }
+            LogLevel::Debug => {
+                tracing::debug!(target: "activity", plugin, activity_type, workflow_id, attempt, "{message}")
+            }
+            LogLevel::Info => {
+                tracing::info!(target: "activity", plugin, activity_type, workflow_id, attempt, "{message}")
+            }
+            LogLevel::Warn => {
+                tracing::warn!(target: "activity", plugin, activity_type, workflow_id, attempt, "{message}")
+            }
+            LogLevel::Error => {
+                tracing::error!(target: "activity", plugin, activity_type, workflow_id, attempt, "{message}")
+            }
         }
     }
 }
@@ -211,6 +222,8 @@ pub struct ActivityPlugin {
     types: BTreeMap<String, TypedExport>,
     settings: PluginSettings,
     outbound: Arc<OutboundPolicy>,
+    /// Where this plugin's attempt and instantiation figures go.
+    pub meters: PluginMeters,
 }
 
 impl std::fmt::Debug for ActivityPlugin {
@@ -221,12 +234,7 @@ impl std::fmt::Debug for ActivityPlugin {
 
 impl ActivityPlugin {
     /// Pre-links a compiled activity component and checks its grants.
-    pub fn new(
-        source: &PluginSource,
-        component: &Component,
-        sha256: String,
-        linker: &Linker<ActivityHost>,
-    ) -> Result<Self, PluginError> {
+    pub fn new(source: &PluginSource, component: &Component, sha256: String, linker: &Linker<ActivityHost>) -> Result<Self, PluginError> {
         let refuse = |message: String| PluginError::Refused { path: source.path.clone(), message };
         for dir in &source.settings.dirs {
             if !dir.host.is_dir() {
@@ -241,7 +249,15 @@ impl ActivityPlugin {
         let outbound = Arc::new(OutboundPolicy::parse(&source.settings.allow_outbound).map_err(|e| refuse(e.to_string()))?);
         let pre = linker.instantiate_pre(component).map_err(|e| refuse(format!("{e:#}")))?;
         let types = typed_exports(component, linker.engine());
-        Ok(ActivityPlugin { name: source.name.as_str().into(), sha256, pre, types, settings: source.settings.clone(), outbound })
+        Ok(ActivityPlugin {
+            name: source.name.as_str().into(),
+            sha256,
+            pre,
+            types,
+            settings: source.settings.clone(),
+            outbound,
+            meters: PluginMeters::default(),
+        })
     }
 
     /// The activity types this plugin exports.
@@ -275,21 +291,19 @@ impl ActivityPlugin {
         if !self.outbound.is_empty() {
             let policy = self.outbound.clone();
             let plugin = self.name.clone();
-            wasi.allow_tcp(true).allow_udp(true).allow_ip_name_lookup(self.outbound.names_hosts()).socket_addr_check(
-                move |addr, usage| {
-                    let allowed = match usage {
-                        SocketAddrUse::TcpConnect => policy.allows_socket("tcp", addr),
-                        SocketAddrUse::UdpSend | SocketAddrUse::UdpReceive => policy.allows_socket("udp", addr),
-                        // Clients bind to an unspecified local address; nothing listens.
-                        SocketAddrUse::TcpBind | SocketAddrUse::UdpBind => addr.ip().is_unspecified() && addr.port() == 0,
-                        SocketAddrUse::TcpListen | SocketAddrUse::TcpAccept => false,
-                    };
-                    if !allowed {
-                        tracing::warn!(plugin = &*plugin, "refused socket {usage:?} to {addr}: not in the plugin's allow_outbound");
-                    }
-                    Box::pin(std::future::ready(allowed))
-                },
-            );
+            wasi.allow_tcp(true).allow_udp(true).allow_ip_name_lookup(self.outbound.names_hosts()).socket_addr_check(move |addr, usage| {
+                let allowed = match usage {
+                    SocketAddrUse::TcpConnect => policy.allows_socket("tcp", addr),
+                    SocketAddrUse::UdpSend | SocketAddrUse::UdpReceive => policy.allows_socket("udp", addr),
+                    // Clients bind to an unspecified local address; nothing listens.
+                    SocketAddrUse::TcpBind | SocketAddrUse::UdpBind => addr.ip().is_unspecified() && addr.port() == 0,
+                    SocketAddrUse::TcpListen | SocketAddrUse::TcpAccept => false,
+                };
+                if !allowed {
+                    tracing::warn!(plugin = &*plugin, "refused socket {usage:?} to {addr}: not in the plugin's allow_outbound");
+                }
+                Box::pin(std::future::ready(allowed))
+            });
         }
         let out = attempt.clone();
         let err = attempt.clone();
@@ -311,16 +325,14 @@ impl ActivityPlugin {
         let params = match payload::args_to_vals(args, &at.params) {
             Ok(p) => p,
             Err(e) => {
-                return AttemptOutcome::failed(
-                    format!("plugin {}: activity `{activity_type}`: {e}", self.name),
-                    "InvalidArgument",
-                    true,
-                );
+                return AttemptOutcome::failed(format!("plugin {}: activity `{activity_type}`: {e}", self.name), "InvalidArgument", true);
             }
         };
         let wasi = match self.wasi_ctx(&attempt) {
             Ok(w) => w,
-            Err(message) => return AttemptOutcome::failed(format!("plugin {}: {message}", self.name), "CapabilityError", false),
+            Err(message) => {
+                return AttemptOutcome::failed(format!("plugin {}: {message}", self.name), "CapabilityError", false);
+            }
         };
         let mut limits = StoreLimitsBuilder::new().trap_on_grow_failure(true);
         if let Some(mb) = self.settings.memory_mb {
@@ -342,10 +354,11 @@ impl ActivityPlugin {
         store.epoch_deadline_async_yield_and_update(1);
         let results_len = usize::from(at.result.is_some());
         let call = async {
+            let began = std::time::Instant::now();
             let instance = self.pre.instantiate_async(&mut store).await?;
-            let func = instance
-                .get_func(&mut store, at.export)
-                .ok_or_else(|| wasmtime::format_err!("the export vanished after instantiation"))?;
+            self.meters.instantiated(began.elapsed());
+            let func =
+                instance.get_func(&mut store, at.export).ok_or_else(|| wasmtime::format_err!("the export vanished after instantiation"))?;
             let mut results = vec![Val::Bool(false); results_len];
             func.call_async(&mut store, &params, &mut results).await?;
             Ok::<_, wasmtime::Error>(results)
@@ -397,12 +410,7 @@ impl ActivityPlugin {
             (Val::Result(Err(e)), Some(Type::Result(_))) => {
                 let error = crate::workflow::application_error(e.as_deref());
                 let error_type = if error.error_type == "WorkflowError" { "ActivityError".into() } else { error.error_type };
-                AttemptOutcome::Failed {
-                    message: error.message,
-                    error_type,
-                    non_retryable: error.non_retryable,
-                    details: error.details,
-                }
+                AttemptOutcome::Failed { message: error.message, error_type, non_retryable: error.non_retryable, details: error.details }
             }
             (v, _) => AttemptOutcome::Completed(payload::val_to_json(&v)),
         }

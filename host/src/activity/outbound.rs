@@ -115,6 +115,28 @@ impl Pattern {
         Ok(Pattern { scheme: (scheme != "*").then_some(scheme), host, port })
     }
 
+    /// Does this pattern allow everything `other` allows? Used to hold a
+    /// tenant's plugins inside the tenant's own `allow_outbound` ceiling.
+    pub fn covers(&self, other: &Pattern) -> bool {
+        let scheme = match (&self.scheme, &other.scheme) {
+            (None, _) => true,
+            (Some(a), Some(b)) => a == b,
+            (Some(_), None) => false,
+        };
+        let port = match (self.port, other.port) {
+            (None, _) => true,
+            (Some(a), Some(b)) => a == b,
+            (Some(_), None) => false,
+        };
+        let host = match (&self.host, &other.host) {
+            (Host::Any, _) => true,
+            (Host::Suffix(a), Host::Suffix(b)) => b == a || b.ends_with(&format!(".{a}")),
+            (Host::Suffix(a), Host::Name(b)) => b.ends_with(&format!(".{a}")),
+            (a, b) => a == b,
+        };
+        scheme && port && host
+    }
+
     fn scheme_matches(&self, scheme: &str) -> bool {
         self.scheme.as_deref().is_none_or(|s| s == scheme)
     }
@@ -167,7 +189,9 @@ impl OutboundPolicy {
     /// May the guest send an HTTP request to `scheme://host:port`?
     pub fn allows_http(&self, scheme: &str, host: &str, port: Option<u16>) -> bool {
         let scheme = scheme.to_ascii_lowercase();
-        let Some(port) = port.or_else(|| default_port(&scheme)) else { return false };
+        let Some(port) = port.or_else(|| default_port(&scheme)) else {
+            return false;
+        };
         self.patterns.iter().any(|p| p.scheme_matches(&scheme) && p.host_matches(host) && p.port_matches(port))
     }
 
@@ -229,6 +253,18 @@ mod tests {
         assert!(!p.allows_http("https", "evil-example.com", None));
         assert!(!policy(&[]).allows_http("http", "127.0.0.1", Some(80)), "nothing by default");
         assert!(!p.allows_http("tcp", "127.0.0.1", Some(8080)), "sockets patterns are not HTTP patterns");
+    }
+
+    #[test]
+    fn covers_is_a_subset_test() {
+        let p = |t: &str| Pattern::parse(t).unwrap();
+        assert!(p("http://127.0.0.1:*").covers(&p("http://127.0.0.1:8080")));
+        assert!(p("*://*.example.com:*").covers(&p("https://api.example.com")));
+        assert!(p("https://*.example.com").covers(&p("https://*.eu.example.com")));
+        assert!(!p("http://127.0.0.1:8080").covers(&p("http://127.0.0.1:*")));
+        assert!(!p("http://127.0.0.1:8080").covers(&p("http://127.0.0.2:8080")));
+        assert!(!p("https://*.example.com").covers(&p("https://example.com")));
+        assert!(!p("http://localhost:80").covers(&p("*://localhost:80")));
     }
 
     #[test]

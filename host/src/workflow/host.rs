@@ -1,7 +1,7 @@
 //! The workflow context as host functions, and the replay-safe WASI
 //! stand-ins of the virtual determinism mode.
 
-use super::bindings::{self, caisson::workflow::context, Event, LogLevel, Outcome};
+use super::bindings::{self, Event, LogLevel, Outcome, caisson::workflow::context};
 use super::state::RunState;
 use crate::guest_log::LineLog;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -22,30 +22,39 @@ pub struct WorkflowHost {
     /// When the guest last started running (an activation or a query):
     /// the wall-clock deadline counts from here.
     pub(crate) activation_started: std::time::Instant,
-    wasi: WasiCtx,
+    /// Linear-memory ceiling (the plugin's `memory_mb`).
+    pub(crate) limits: wasmtime::StoreLimits,
+    wasi: Option<WasiCtx>,
     table: ResourceTable,
 }
 
 impl WorkflowHost {
-    /// Store data for a run. `virtual_wasi` links clocks to workflow time
-    /// and randomness to the run's seeded generator.
+    /// Store data for a run. Its WASI context (virtual mode only: clocks
+    /// on workflow time, randomness from the run's seeded generator) is
+    /// built on the guest's first WASI call, so a strict-mode run, which
+    /// makes none, does not pay for it.
     pub fn new(run: Arc<Mutex<RunState>>, plugin: Arc<str>) -> Self {
+        WorkflowHost {
+            run,
+            plugin,
+            refuel: false,
+            activation_started: std::time::Instant::now(),
+            limits: wasmtime::StoreLimits::default(),
+            wasi: None,
+            table: ResourceTable::new(),
+        }
+    }
+
+    fn virtual_wasi(run: &Arc<Mutex<RunState>>, plugin: &Arc<str>) -> WasiCtx {
         let mut wasi = WasiCtx::builder();
         wasi.wall_clock(WorkflowClock(run.clone()))
             .monotonic_clock(WorkflowClock(run.clone()))
             .secure_random(WorkflowRandom(run.clone()))
             .insecure_random(WorkflowRandom(run.clone()))
             .insecure_random_seed(0)
-            .stdout(replay_aware_log(&run, &plugin, LogLevel::Info))
-            .stderr(replay_aware_log(&run, &plugin, LogLevel::Warn));
-        WorkflowHost {
-            run,
-            plugin,
-            refuel: false,
-            activation_started: std::time::Instant::now(),
-            wasi: wasi.build(),
-            table: ResourceTable::new(),
-        }
+            .stdout(replay_aware_log(run, plugin, LogLevel::Info))
+            .stderr(replay_aware_log(run, plugin, LogLevel::Warn));
+        wasi.build()
     }
 
     fn state(&self) -> MutexGuard<'_, RunState> {
@@ -57,7 +66,9 @@ impl WorkflowHost {
 
 impl WasiView for WorkflowHost {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+        let (run, plugin) = (&self.run, &self.plugin);
+        let ctx = self.wasi.get_or_insert_with(|| Self::virtual_wasi(run, plugin));
+        WasiCtxView { ctx, table: &mut self.table }
     }
 }
 

@@ -11,6 +11,7 @@ pub mod bindings;
 mod host;
 pub mod state;
 
+use crate::metrics::PluginMeters;
 use crate::payload::{self, ArgsError};
 use crate::plugin::{PluginError, PluginSource, TypedExport, typed_exports};
 use bindings::WorkflowInfo;
@@ -19,6 +20,7 @@ use state::{Command, GuestMisuse, Job, RunState};
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 use wasmtime::component::types::{ComponentItem, Type};
@@ -54,6 +56,9 @@ pub struct WorkflowPlugin {
     query_handler: Option<ComponentExportIndex>,
     fuel: u64,
     deadline_ticks: u64,
+    memory_mb: Option<u64>,
+    /// Where this plugin's task, fuel and instantiation figures go.
+    pub meters: PluginMeters,
 }
 
 impl std::fmt::Debug for WorkflowPlugin {
@@ -64,12 +69,7 @@ impl std::fmt::Debug for WorkflowPlugin {
 
 impl WorkflowPlugin {
     /// Pre-links a compiled workflow component.
-    pub fn new(
-        source: &PluginSource,
-        component: &Component,
-        sha256: String,
-        linker: &Linker<WorkflowHost>,
-    ) -> Result<Self, PluginError> {
+    pub fn new(source: &PluginSource, component: &Component, sha256: String, linker: &Linker<WorkflowHost>) -> Result<Self, PluginError> {
         if let Some(refusal) = source.refusal() {
             return Err(refusal);
         }
@@ -89,6 +89,8 @@ impl WorkflowPlugin {
             pre,
             types,
             query_handler,
+            meters: PluginMeters::default(),
+            memory_mb: source.settings.memory_mb,
             fuel: source.settings.fuel.unwrap_or(DEFAULT_FUEL),
             deadline_ticks: source
                 .settings
@@ -153,6 +155,11 @@ pub struct WorkflowRun {
     state: Arc<Mutex<RunState>>,
     phase: Phase,
     workflow_type: TypedExport,
+    /// Fuel left at the guest's last host call (so, in `wait`): what the
+    /// activation consumed is the budget minus this.
+    fuel_left: Arc<AtomicU64>,
+    /// Nanoseconds the instantiation took, once; taken by the first activation.
+    instantiation_ns: Arc<AtomicU64>,
 }
 
 impl std::fmt::Debug for WorkflowRun {
@@ -176,12 +183,23 @@ impl WorkflowRun {
         let (fuel, ticks) = (plugin.fuel, plugin.deadline_ticks);
         let budget = crate::engine::EPOCH_TICK * ticks as u32;
         store.set_fuel(fuel).map_err(|e| fail(format!("{e:#}")))?;
+        if let Some(mb) = plugin.memory_mb {
+            store.data_mut().limits =
+                wasmtime::StoreLimitsBuilder::new().memory_size((mb as usize) << 20).trap_on_grow_failure(true).build();
+            store.limiter(|host| &mut host.limits);
+        }
         // Each time `wait` returns, the guest starts on a new activation:
         // give it a fresh fuel budget.
+        let fuel_left = Arc::new(AtomicU64::new(fuel));
+        let left = fuel_left.clone();
         store.call_hook(move |mut store, hook| {
-            if matches!(hook, CallHook::ReturningFromHost) && store.data().refuel {
-                store.data_mut().refuel = false;
-                store.set_fuel(fuel)?;
+            match hook {
+                CallHook::CallingHost => left.store(store.get_fuel()?, Ordering::Relaxed),
+                CallHook::ReturningFromHost if store.data().refuel => {
+                    store.data_mut().refuel = false;
+                    store.set_fuel(fuel)?;
+                }
+                _ => {}
             }
             Ok(())
         });
@@ -199,9 +217,13 @@ impl WorkflowRun {
         let pre = plugin.pre.clone();
         let export = wt.export;
         let results_len = usize::from(wt.result.is_some());
+        let instantiation_ns = Arc::new(AtomicU64::new(0));
+        let instantiated = instantiation_ns.clone();
         let main: MainCall = Box::pin(async move {
             let outcome = async {
+                let began = std::time::Instant::now();
                 let instance = pre.instantiate_async(&mut store).await?;
+                instantiated.store(began.elapsed().as_nanos().max(1) as u64, Ordering::Relaxed);
                 let func = instance
                     .get_func(&mut store, export)
                     .ok_or_else(|| wasmtime::format_err!("the export vanished after instantiation"))?;
@@ -212,7 +234,7 @@ impl WorkflowRun {
             .await;
             (store, outcome)
         });
-        Ok(WorkflowRun { plugin, state, phase: Phase::Running(main), workflow_type: wt })
+        Ok(WorkflowRun { plugin, state, phase: Phase::Running(main), workflow_type: wt, fuel_left, instantiation_ns })
     }
 
     /// The plugin running this workflow.
@@ -223,6 +245,18 @@ impl WorkflowRun {
     /// Applies an activation and runs the guest until it waits or returns.
     /// Returns the commands for Temporal, or a task failure.
     pub fn activate(&mut self, activation: Activation) -> Result<Vec<Command>, TaskFailure> {
+        let outcome = self.run_activation(activation);
+        let meters = &self.plugin.meters;
+        let instantiation = self.instantiation_ns.swap(0, Ordering::Relaxed);
+        if instantiation > 0 {
+            meters.instantiated(std::time::Duration::from_nanos(instantiation));
+        }
+        let left = self.fuel_left.swap(self.plugin.fuel, Ordering::Relaxed);
+        meters.workflow_task(outcome.is_err(), self.plugin.fuel.saturating_sub(left));
+        outcome
+    }
+
+    fn run_activation(&mut self, activation: Activation) -> Result<Vec<Command>, TaskFailure> {
         let query_only = !activation.jobs.is_empty() && activation.jobs.iter().all(|j| matches!(j, Job::Query(_)));
         {
             let mut state = self.lock();
@@ -288,10 +322,7 @@ impl WorkflowRun {
         if let Err(e) = store.set_fuel(self.plugin.fuel) {
             return Err(format!("{e:#}"));
         }
-        let params = [
-            Val::String(query.name.clone()),
-            Val::List(query.args.iter().map(|a| Val::String(a.clone())).collect()),
-        ];
+        let params = [Val::String(query.name.clone()), Val::List(query.args.iter().map(|a| Val::String(a.clone())).collect())];
         let mut results = [Val::Bool(false)];
         let polled = {
             let mut call = std::pin::pin!(func.call_async(&mut *store, &params, &mut results));
@@ -302,7 +333,9 @@ impl WorkflowRun {
             Poll::Ready(Err(e)) => {
                 return Err(format!("query handler of plugin {} failed: {}", self.plugin.name, describe_trap(&e, self.plugin.fuel)));
             }
-            Poll::Pending => return Err(format!("query handler of plugin {} blocked", self.plugin.name)),
+            Poll::Pending => {
+                return Err(format!("query handler of plugin {} blocked", self.plugin.name));
+            }
         }
         match &results[0] {
             Val::Result(Ok(Some(v))) => match &**v {
@@ -323,9 +356,9 @@ impl WorkflowRun {
             return Command::CompleteWorkflow { result: "null".into() };
         };
         match (result, &self.workflow_type.result) {
-            (Val::Result(Ok(v)), Some(Type::Result(_))) => Command::CompleteWorkflow {
-                result: v.map_or(serde_json::Value::Null, |v| payload::val_to_json(&v)).to_string(),
-            },
+            (Val::Result(Ok(v)), Some(Type::Result(_))) => {
+                Command::CompleteWorkflow { result: v.map_or(serde_json::Value::Null, |v| payload::val_to_json(&v)).to_string() }
+            }
             (Val::Result(Err(e)), Some(Type::Result(_))) => {
                 let error = application_error(e.as_deref());
                 if self.lock().is_cancel_requested() && error.error_type == "CancelledError" {
@@ -357,12 +390,8 @@ impl WorkflowRun {
 /// returned: the `application-error` record, any record with a
 /// `message`, a string, or anything else as JSON.
 pub fn application_error(value: Option<&Val>) -> bindings::ApplicationError {
-    let mut error = bindings::ApplicationError {
-        message: String::new(),
-        error_type: "WorkflowError".into(),
-        non_retryable: false,
-        details: None,
-    };
+    let mut error =
+        bindings::ApplicationError { message: String::new(), error_type: "WorkflowError".into(), non_retryable: false, details: None };
     match value {
         Some(Val::Record(fields)) if fields.iter().any(|(k, _)| k == "message") => {
             for (k, v) in fields {
