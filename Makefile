@@ -8,8 +8,7 @@ export PATH := $(CAISSON_HOME)/venv/bin:$(PATH)
 .PHONY: demo test setup plugins
 
 demo: setup plugins
-	cargo run --quiet -p caisson -- dev build/plugins/hello-workflow.wasm build/plugins/greet-activity.wasm \
-		--execute hello --input '"World"'
+	cargo run --quiet -p caisson -- dev
 
 test: setup plugins
 	cargo nextest run --workspace --no-fail-fast

@@ -23,6 +23,19 @@ impl DevServer {
     }
 }
 
+/// The Python of the tool venv `scripts/setup` makes (it has the Temporal
+/// Python SDK), else `python3` from PATH.
+pub fn tool_venv_python() -> PathBuf {
+    let venv = caisson_home().join("venv/bin/python");
+    if venv.is_file() { venv } else { PathBuf::from("python3") }
+}
+
+fn caisson_home() -> PathBuf {
+    std::env::var_os("CAISSON_HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/caisson"))
+}
+
 /// The `temporal` CLI: `$CAISSON_TEMPORAL`, `PATH`, or the setup's venv.
 pub fn temporal_cli() -> anyhow::Result<PathBuf> {
     if let Some(p) = std::env::var_os("CAISSON_TEMPORAL") {
@@ -36,10 +49,7 @@ pub fn temporal_cli() -> anyhow::Result<PathBuf> {
             }
         }
     }
-    let home = std::env::var_os("CAISSON_HOME")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/caisson"));
-    let venv = home.join("venv/bin/temporal");
+    let venv = caisson_home().join("venv/bin/temporal");
     if venv.is_file() {
         return Ok(venv);
     }

@@ -21,11 +21,13 @@
 //! * [`worker`]: sdk-core lifecycle: connect, poll, complete, shut down.
 //! * [`devserver`]: the embedded Temporal dev server of `caisson dev`.
 //! * [`check`]: the `caisson check` report.
+//! * [`dev_examples`]: the example set `caisson dev` runs by default.
 #![warn(missing_docs)]
 
 pub mod activity;
 pub mod bridge;
 pub mod check;
+pub mod dev_examples;
 pub mod devserver;
 pub mod engine;
 pub mod guest_log;

@@ -10,7 +10,7 @@ use caisson::tenant::Admission;
 use caisson::watch::PluginFolder;
 use caisson::worker::{Endpoint, Telemetry, Tenant};
 use clap::{Args, Parser, Subcommand};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -68,8 +68,9 @@ enum Command {
         metrics: String,
     },
     /// The embedded default: start a Temporal dev server unless one is
-    /// reachable, then run a worker. With no plugins given, serves every
-    /// plugin in ./build/plugins (what `cargo xtask plugins` builds).
+    /// reachable, then run a worker. With no plugins given, runs the
+    /// example set of examples/dev.toml (plugins from ./build/plugins, built
+    /// by `cargo xtask plugins`), prints each workflow's result and stops.
     Dev {
         #[command(flatten)]
         worker: WorkerArgs,
@@ -388,7 +389,19 @@ async fn shutdown_signal() {
     }
 }
 
-async fn dev(args: WorkerArgs, execute: Option<String>, input: Vec<String>) -> anyhow::Result<ExitCode> {
+async fn dev(mut args: WorkerArgs, execute: Option<String>, input: Vec<String>) -> anyhow::Result<ExitCode> {
+    use caisson::dev_examples::{DEV_SET, DevSet};
+    // No plugins, no manifest, nothing to execute: the example set.
+    let examples = if args.plugins.is_empty() && args.manifest.is_none() && execute.is_none() && Path::new(DEV_SET).exists() {
+        let set = DevSet::load(Path::new(DEV_SET))?;
+        args.plugins = set.plugin_files(Path::new("build/plugins"));
+        if let Some(missing) = args.plugins.iter().find(|p| !p.exists()) {
+            anyhow::bail!("{} is missing: build the example plugins first (`cargo xtask plugins`, or `make demo`)", missing.display());
+        }
+        Some(set)
+    } else {
+        None
+    };
     let (mut tenants, telemetry) = prepare(&args, true)?;
     let mut endpoint = tenants[0].endpoint.clone();
     let mut server = None;
@@ -415,11 +428,13 @@ async fn dev(args: WorkerArgs, execute: Option<String>, input: Vec<String>) -> a
             _ = stop_rx => {}
         }
     });
+    let ui = server.as_ref().and_then(|s: &caisson::devserver::DevServer| s.ui.clone());
     let execution = async {
-        let Some(workflow_type) = execute else {
-            return std::future::pending::<anyhow::Result<bool>>().await;
+        let ok = match (&examples, execute) {
+            (Some(set), _) => Ok(run_examples(set, &endpoint, ui.as_deref()).await),
+            (None, Some(workflow_type)) => execute_workflow(&endpoint, &workflow_type, &input).await,
+            (None, None) => return std::future::pending::<anyhow::Result<bool>>().await,
         };
-        let ok = execute_workflow(&endpoint, &workflow_type, &input).await;
         let _ = stop_tx.send(());
         ok
     };
@@ -435,6 +450,33 @@ async fn dev(args: WorkerArgs, execute: Option<String>, input: Vec<String>) -> a
         server.stop().await;
     }
     Ok(code)
+}
+
+/// Runs the example set and prints what each workflow did. True when
+/// every example ended as expected.
+async fn run_examples(set: &caisson::dev_examples::DevSet, endpoint: &Endpoint, ui: Option<&str>) -> bool {
+    let _services = match caisson::dev_examples::start_services(set, endpoint).await {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return false;
+        }
+    };
+    tracing::info!("running {} examples with the temporal CLI (see examples/README.md)", set.example.len());
+    let outcomes = caisson::dev_examples::run_all(set, endpoint).await;
+    let mut all = true;
+    println!();
+    for o in &outcomes {
+        all &= o.as_expected;
+        let mark = if o.as_expected { "ok  " } else { "FAIL" };
+        println!("{mark} {}  ({}, workflow {} {})", o.example.name, o.example.readme, o.example.workflow, o.workflow_id);
+        print!("{}", o.report);
+    }
+    if let Some(ui) = ui {
+        println!("\nSee the histories in the Temporal UI: {ui}/namespaces/{}/workflows", endpoint.namespace);
+    }
+    println!("{} of {} examples ended as expected.", outcomes.iter().filter(|o| o.as_expected).count(), outcomes.len());
+    all
 }
 
 /// Starts a workflow with the Temporal CLI, as any user would, and prints
