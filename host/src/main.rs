@@ -59,6 +59,9 @@ enum Command {
         /// History files or folders.
         #[arg(required = true, value_name = "HISTORY")]
         histories: Vec<PathBuf>,
+        /// Replay workers run at once [default: one per CPU].
+        #[arg(long, short = 'j', value_name = "N")]
+        jobs: Option<usize>,
     },
     /// List the plugins a running worker serves: tenant, plugin, kind,
     /// version (SHA-256) and types, read from its metrics endpoint.
@@ -180,9 +183,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             })
         }
         Command::Plugins { metrics } => list_plugins(&metrics),
-        Command::Replay { plugins, histories } => {
+        Command::Replay { plugins, histories, jobs } => {
             let runtime = tokio_runtime()?;
-            runtime.block_on(replay(plugins, histories))
+            let jobs = jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from));
+            runtime.block_on(replay(plugins, histories, jobs))
         }
         Command::Dev { worker: args, execute, input } => {
             let runtime = tokio_runtime()?;
@@ -331,7 +335,7 @@ fn report(p: &caisson::registry::LoadedPlugin) {
     );
 }
 
-async fn replay(plugins: Vec<PathBuf>, histories: Vec<PathBuf>) -> anyhow::Result<ExitCode> {
+async fn replay(plugins: Vec<PathBuf>, histories: Vec<PathBuf>, jobs: usize) -> anyhow::Result<ExitCode> {
     use caisson::replay::{self, ReplayOutcome};
     let engines = Engines::new(&EngineOptions::default(), ComponentCache::new(default_cache_dir())).context("setting up wasmtime")?;
     start_epoch_ticker(&[&engines.workflow, &engines.activity]);
@@ -359,7 +363,7 @@ async fn replay(plugins: Vec<PathBuf>, histories: Vec<PathBuf>) -> anyhow::Resul
         }
     }
     let names: Vec<(String, usize)> = loaded.iter().map(|h| (h.name.clone(), h.history.events.len())).collect();
-    let outcomes = replay::replay(Arc::new(registry), loaded).await?;
+    let outcomes = replay::replay_on(Arc::new(registry), loaded, jobs).await?;
     for ((name, events), outcome) in names.into_iter().zip(outcomes) {
         match outcome {
             ReplayOutcome::Ok => {

@@ -167,6 +167,42 @@ fn core_message(text: &str) -> String {
     }
 }
 
+/// Replays `histories` on `workers` replay workers at once (histories
+/// dealt round-robin), outcomes in the order given.
+///
+/// Core replays one history at a time per replay worker, handing each
+/// activation between its own processing thread and the caller's: most of
+/// a replay is those hand-offs, not the guest. Several replay workers keep
+/// every CPU busy; with one CPU, one worker is as fast.
+pub async fn replay_on(registry: Arc<Registry>, histories: Vec<RecordedHistory>, workers: usize) -> anyhow::Result<Vec<ReplayOutcome>> {
+    let workers = workers.clamp(1, histories.len().max(1));
+    if workers == 1 {
+        return replay(registry, histories).await;
+    }
+    let count = histories.len();
+    let mut shares: Vec<(Vec<usize>, Vec<RecordedHistory>)> = (0..workers).map(|_| (Vec::new(), Vec::new())).collect();
+    for (i, history) in histories.into_iter().enumerate() {
+        let share = &mut shares[i % workers];
+        share.0.push(i);
+        share.1.push(history);
+    }
+    let tasks: Vec<_> = shares
+        .into_iter()
+        .map(|(indices, histories)| {
+            let registry = registry.clone();
+            tokio::spawn(async move { replay(registry, histories).await.map(|outcomes| (indices, outcomes)) })
+        })
+        .collect();
+    let mut outcomes: Vec<Option<ReplayOutcome>> = vec![None; count];
+    for task in tasks {
+        let (indices, share) = task.await??;
+        for (i, outcome) in indices.into_iter().zip(share) {
+            outcomes[i] = Some(outcome);
+        }
+    }
+    Ok(outcomes.into_iter().map(|o| o.expect("every history is in one share")).collect())
+}
+
 /// Replays `histories` in order through one replay worker.
 pub async fn replay(registry: Arc<Registry>, histories: Vec<RecordedHistory>) -> anyhow::Result<Vec<ReplayOutcome>> {
     let endpoint = Endpoint {
