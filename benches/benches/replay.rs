@@ -13,7 +13,7 @@ use caisson::engine::{ComponentCache, EngineOptions, PoolingLimits, default_cach
 use caisson::manifest::PluginSettings;
 use caisson::plugin::Engines;
 use caisson::registry::Registry;
-use caisson::replay::{RecordedHistory, ReplayOutcome, read_history, replay};
+use caisson::replay::{RecordedHistory, ReplayOutcome, read_history, replay, replay_on};
 use caisson::workflow::bindings::WorkflowInfo;
 use caisson::workflow::{Activation, StartRequest, WorkflowRun};
 use caisson_benches::native::{NativeReplayer, TimerIds};
@@ -158,19 +158,37 @@ fn replay_throughput(c: &mut Criterion) {
         }
     }
 
-    // 1,000 medium histories in one batch (one replay worker: core replays
-    // them one after another, each run evicted at its end).
+    // 1,000 medium histories in one batch: on one replay worker (core
+    // replays them one after another, each run evicted at its end), and
+    // dealt over two replay workers running at once (`replay_on`; native:
+    // two halves side by side).
     let (_, medium) = fixtures.iter().find(|(size, _)| *size == "medium").unwrap();
     let n = 1000;
-    let (mut caisson, mut sdk) = (Vec::new(), Vec::new());
+    let workers = 2;
+    let (mut caisson, mut sdk, mut caisson_on, mut sdk_on) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for _ in 0..3 {
         caisson.push(caisson_batch(&runtime, &registry, vec![medium.clone(); n]));
         sdk.push(native_batch(&runtime, &native, native.copies(&medium.history, n)));
+        let started = Instant::now();
+        let outcomes = runtime.block_on(replay_on(registry.clone(), vec![medium.clone(); n], workers)).unwrap();
+        caisson_on.push(started.elapsed());
+        assert!(outcomes.iter().all(|o| *o == ReplayOutcome::Ok), "replay_on: not every history replayed cleanly");
+        let mut first = native.copies(&medium.history, n);
+        let second = first.split_off(n / 2);
+        let started = Instant::now();
+        let (a, b) = runtime.block_on(async { tokio::join!(native.replay(first), native.replay(second)) });
+        sdk_on.push(started.elapsed());
+        a.and(b).unwrap();
     }
-    for (what, times) in [("caisson", caisson), ("native", sdk)] {
+    for (what, times) in [
+        ("in one batch, caisson", caisson),
+        ("in one batch, native", sdk),
+        ("on 2 replay workers at once, caisson", caisson_on),
+        ("on 2 replay workers at once, native", sdk_on),
+    ] {
         let time = median(times);
         println!(
-            "1,000 histories in one batch, {what} medium: {:.2} s (median of 3) = {:.0} histories/s, {:.0} events/s",
+            "1,000 histories {what} medium: {:.2} s (median of 3) = {:.0} histories/s, {:.0} events/s",
             time.as_secs_f64(),
             rate(n, time),
             rate(n, time) * events(medium) as f64
