@@ -107,9 +107,8 @@ pub fn build_engine(kind: PluginKind, options: &EngineOptions) -> Result<Engine,
             .total_stacks(limits.instances)
             .max_memories_per_component(2)
             .max_memory_size(limits.max_memory_bytes)
-            .linear_memory_keep_resident(1 << 20)
-            .table_keep_resident(64 << 10)
-            .async_stack_keep_resident(64 << 10);
+            .linear_memory_keep_resident(64 << 10)
+            .table_keep_resident(16 << 10);
         config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
     }
     Engine::new(&config).map_err(EngineError::Config)
