@@ -96,10 +96,8 @@ fn replay_throughput(c: &mut Criterion) {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     let fixtures = fixtures();
     // The native reference replays the recorded histories unchanged (see
-    // caisson_benches::native::TimerIds); `plain` is the same workflow
-    // without the timer-number shim, on histories with renumbered timers.
+    // caisson_benches::native::TimerIds).
     let native = NativeReplayer::new(TimerIds::Skip);
-    let plain = NativeReplayer::new(TimerIds::Renumbered);
 
     let mut group = c.benchmark_group("replay");
     group.sample_size(10).measurement_time(Duration::from_secs(5));
@@ -118,9 +116,6 @@ fn replay_throughput(c: &mut Criterion) {
         group.bench_function(format!("{size} ({} events) histories", events(history)), |b| {
             b.iter_custom(|iters| native_batch(&runtime, &native, native.copies(&history.history, iters as usize)));
         });
-        group.bench_function(format!("{size} ({} events) histories, renumbered timers", events(history)), |b| {
-            b.iter_custom(|iters| native_batch(&runtime, &plain, plain.copies(&history.history, iters as usize)));
-        });
     }
     group.finish();
 
@@ -133,11 +128,10 @@ fn replay_throughput(c: &mut Criterion) {
             "medium" => 200,
             _ => 40,
         };
-        let (mut caisson, mut sdk, mut sdk_plain) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut caisson, mut sdk) = (Vec::new(), Vec::new());
         for _ in 0..RUNS {
             caisson.push(caisson_batch(&runtime, &registry, vec![history.clone(); n]));
             sdk.push(native_batch(&runtime, &native, native.copies(&history.history, n)));
-            sdk_plain.push(native_batch(&runtime, &plain, plain.copies(&history.history, n)));
         }
         // The ratio of each pair of neighbouring runs, then their median:
         // steadier than the ratio of the medians on a shared machine.
@@ -146,16 +140,13 @@ fn replay_throughput(c: &mut Criterion) {
             r.sort_by(f64::total_cmp);
             (r[r.len() / 2], r[0], r[r.len() - 1])
         };
-        let (vs_sdk, vs_sdk_plain) = (paired(&caisson, &sdk), paired(&caisson, &sdk_plain));
+        let (ratio, low, high) = paired(&caisson, &sdk);
         let caisson = report("replay caisson", size, n, events, median(caisson));
         let sdk = report("replay native", size, n, events, median(sdk));
-        let sdk_plain = report("replay native (renumbered timers)", size, n, events, median(sdk_plain));
-        for (what, native, (ratio, low, high)) in [("native", sdk, vs_sdk), ("native-renumbered", sdk_plain, vs_sdk_plain)] {
-            println!(
-                "ratio caisson/{what} {size}: {ratio:.2}x (caisson {caisson:.0} h/s, native {native:.0} h/s; \
-                 median of {RUNS} paired runs, range {low:.2}x-{high:.2}x)"
-            );
-        }
+        println!(
+            "ratio caisson/native {size}: {ratio:.2}x (caisson {caisson:.0} h/s, native {sdk:.0} h/s; \
+             median of {RUNS} paired runs, range {low:.2}x-{high:.2}x)"
+        );
     }
 
     // 1,000 medium histories in one batch: on one replay worker (core
@@ -214,13 +205,16 @@ fn instantiation(c: &mut Criterion) {
         },
         randomness_seed: 7,
     };
-    c.bench_function("workflow instance: instantiate and run to the first wait", |b| {
-        b.iter(|| {
-            let mut run = WorkflowRun::start(plugin.clone(), request.clone()).unwrap();
-            let commands = run.activate(Activation::default()).unwrap();
-            assert_eq!(commands.len(), 1);
-        });
-    });
+    let start = || {
+        let mut run = WorkflowRun::start(plugin.clone(), request.clone()).unwrap();
+        let commands = run.activate(Activation::default()).unwrap();
+        assert_eq!(commands.len(), 1);
+        run
+    };
+    // Instantiation proper: the run is dropped outside the timed region.
+    c.bench_function("workflow instance: instantiate and run to the first wait", |b| b.iter_with_large_drop(start));
+    // Eviction of a suspended run (its fiber unwound, its slot returned).
+    c.bench_function("workflow instance: start, then evict while it waits", |b| b.iter(|| drop(start())));
 }
 
 criterion_group!(benches, replay_throughput, instantiation);

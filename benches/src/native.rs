@@ -68,9 +68,12 @@ pub enum TimerIds {
     /// the history still matches; the cost is one extra timer start and
     /// cancel per skipped number (about one per round).
     Skip,
-    /// Renumber the timers in the history (`TimerStarted` / `TimerFired`)
-    /// to the SDK's own numbering beforehand ([`renumber_timers`]): the
-    /// workflow is then plain SDK code and does no extra work.
+    /// Plain SDK code: timers numbered by the SDK's own counter. The
+    /// recorded histories do not replay against it (core reports the
+    /// timer id mismatch); renumbering their timers beforehand is not
+    /// possible in general either, since a timer the workflow starts and
+    /// cancels in one activation (the signal wait, when the signal is
+    /// already there) leaves no event but takes an SDK number.
     Renumbered,
 }
 
@@ -223,14 +226,9 @@ impl NativeReplayer {
 
     /// `n` copies of a recorded history, ready for [`NativeReplayer::replay`]:
     /// each with a run id of its own (core's replayer tells histories apart
-    /// by run id, as in `caisson::replay`), their timers renumbered in
-    /// [`TimerIds::Renumbered`] mode.
+    /// by run id, as in `caisson::replay`).
     pub fn copies(&self, history: &History, n: usize) -> Vec<History> {
-        let history = match self.mode {
-            TimerIds::Skip => history.clone(),
-            TimerIds::Renumbered => renumber_timers(history),
-        };
-        copies(&history, n)
+        copies(history, n)
     }
 
     /// Replays `histories`, in order, through one replay worker; fails
@@ -336,26 +334,6 @@ impl WorkerInterceptor for Observer {
         }
         Ok(())
     }
-}
-
-/// Renumbers the timers of a `replay-mix` history the way the SDK numbers
-/// them (1, 2, ... in the order they were started), for
-/// [`TimerIds::Renumbered`].
-pub fn renumber_timers(history: &History) -> History {
-    let mut history = history.clone();
-    let mut ids = std::collections::HashMap::new();
-    for event in &mut history.events {
-        match event.attributes.as_mut() {
-            Some(Attributes::TimerStartedEventAttributes(a)) => {
-                let n = ids.len() + 1;
-                a.timer_id = ids.entry(a.timer_id.clone()).or_insert(n).to_string();
-            }
-            Some(Attributes::TimerFiredEventAttributes(a)) => a.timer_id = ids[&a.timer_id].to_string(),
-            Some(Attributes::TimerCanceledEventAttributes(a)) => a.timer_id = ids[&a.timer_id].to_string(),
-            _ => {}
-        }
-    }
-    history
 }
 
 /// `n` copies of `history`, each with a run id of its own.

@@ -1,5 +1,5 @@
 //! The native reference workflow replays every fixture history cleanly,
-//! unchanged (timer numbers skipped) and with its timers renumbered; and
+//! unchanged (timer numbers skipped); and
 //! both harnesses of the replay bench replay every history of a batch to
 //! its end.
 
@@ -37,7 +37,7 @@ fn wrong_at_the_end(size: &str) -> RecordedHistory {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn fixtures_replay_natively() {
-    for mode in [TimerIds::Skip, TimerIds::Renumbered] {
+    for mode in [TimerIds::Skip] {
         let replayer = NativeReplayer::new(mode);
         for size in ["small", "medium", "large"] {
             let history = fixture(size).history;
