@@ -93,7 +93,8 @@ struct WorkerArgs {
     /// folders of them. A plugin in a folder that fails to load is
     /// reported and skipped; one named directly stops the worker.
     plugins: Vec<PathBuf>,
-    /// Worker manifest: [temporal] connection, [worker] tuning, [[plugin]] entries.
+    /// Worker manifest: [temporal] connection, [worker] tuning, [[plugin]] and
+    /// [[tenant]] entries (see the README).
     #[arg(long, short = 'm')]
     manifest: Option<PathBuf>,
     /// Temporal frontend host:port [env: TEMPORAL_ADDRESS; default: localhost:7233]
