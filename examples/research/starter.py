@@ -11,6 +11,8 @@ and prints the report. The last line printed is the result as JSON.
 import argparse
 import asyncio
 import json
+import os
+import sys
 import uuid
 
 from temporalio.client import Client
@@ -62,3 +64,9 @@ async def main():
 
 if __name__ == "__main__":
     asyncio.run(main())
+    # Leave without interpreter finalization: the SDK's Rust core threads
+    # can still hold Python thread states then, which now and then aborts
+    # the process ("PyGILState_Release ... finalizing") after the work is
+    # done. Everything is printed and flushed by now.
+    sys.stdout.flush()
+    os._exit(0)
