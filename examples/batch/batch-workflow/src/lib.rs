@@ -10,17 +10,7 @@
 //!
 //! The `progress` query answers from whichever run is current.
 
-wit_bindgen::generate!({
-    world: "caisson-examples:batch-workflow/batch-workflow",
-    path: ["../../../wit/workflow", "wit"],
-    with: {
-        "caisson:workflow/types@0.1.0": caisson_guest::workflow::bindings::caisson::workflow::types,
-        "caisson:workflow/context@0.1.0": caisson_guest::workflow::bindings::caisson::workflow::context,
-    },
-    additional_derives: [serde::Serialize, serde::Deserialize, Clone],
-    generate_unused_types: true,
-    generate_all,
-});
+caisson_guest::workflow_bindings!("caisson-examples:batch-workflow/batch-workflow");
 
 use caisson_guest::workflow::{self as wf, Duration, RetryPolicy};
 use std::cell::RefCell;

@@ -3,17 +3,7 @@
 //! timeout), pay if approved, tell the employee. A `status` query answers
 //! at any time, also after the workflow has completed.
 
-wit_bindgen::generate!({
-    world: "caisson-examples:expense-workflow/expense-workflow",
-    path: ["../../../wit/workflow", "wit"],
-    with: {
-        "caisson:workflow/types@0.1.0": caisson_guest::workflow::bindings::caisson::workflow::types,
-        "caisson:workflow/context@0.1.0": caisson_guest::workflow::bindings::caisson::workflow::context,
-    },
-    additional_derives: [serde::Serialize, serde::Deserialize, Clone],
-    generate_unused_types: true,
-    generate_all,
-});
+caisson_guest::workflow_bindings!("caisson-examples:expense-workflow/expense-workflow");
 
 use caisson_guest::workflow::{self as wf, Duration};
 use std::cell::RefCell;

@@ -3,17 +3,7 @@
 //! something changed, save what this pass saw. The state between passes lives with the
 //! activities (a granted directory), so each scheduled run is short.
 
-wit_bindgen::generate!({
-    world: "caisson-examples:monitor-workflow/monitor-workflow",
-    path: ["../../../wit/workflow", "wit"],
-    with: {
-        "caisson:workflow/types@0.1.0": caisson_guest::workflow::bindings::caisson::workflow::types,
-        "caisson:workflow/context@0.1.0": caisson_guest::workflow::bindings::caisson::workflow::context,
-    },
-    additional_derives: [serde::Serialize, serde::Deserialize],
-    generate_unused_types: true,
-    generate_all,
-});
+caisson_guest::workflow_bindings!("caisson-examples:monitor-workflow/monitor-workflow");
 
 use caisson_guest::workflow::{self as wf, ActivityBuilder, Duration, RetryPolicy};
 

@@ -5,18 +5,7 @@
 //! succeeds registers its compensation; on failure the compensations run
 //! and the workflow fails with the step's error.
 
-wit_bindgen::generate!({
-    world: "caisson-examples:order-workflow/order-workflow",
-    path: ["../../../wit/workflow", "wit"],
-    with: {
-        "caisson:workflow/types@0.1.0": caisson_guest::workflow::bindings::caisson::workflow::types,
-        "caisson:workflow/context@0.1.0": caisson_guest::workflow::bindings::caisson::workflow::context,
-    },
-    // The records double as activity arguments and results (JSON).
-    additional_derives: [serde::Serialize, serde::Deserialize],
-    generate_unused_types: true,
-    generate_all,
-});
+caisson_guest::workflow_bindings!("caisson-examples:order-workflow/order-workflow");
 
 use caisson_guest::workflow::{self as wf, ActivityBuilder, Duration, RetryPolicy, Saga, StepError};
 

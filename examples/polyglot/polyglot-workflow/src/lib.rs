@@ -5,17 +5,7 @@
 //! task queue. The workflow only names activity types: where and in what
 //! language they run is the workers' business.
 
-wit_bindgen::generate!({
-    world: "caisson-examples:polyglot-workflow/polyglot-workflow",
-    path: ["../../../wit/workflow", "wit"],
-    with: {
-        "caisson:workflow/types@0.1.0": caisson_guest::workflow::bindings::caisson::workflow::types,
-        "caisson:workflow/context@0.1.0": caisson_guest::workflow::bindings::caisson::workflow::context,
-    },
-    additional_derives: [serde::Serialize, serde::Deserialize, Clone],
-    generate_unused_types: true,
-    generate_all,
-});
+caisson_guest::workflow_bindings!("caisson-examples:polyglot-workflow/polyglot-workflow");
 
 use caisson_guest::workflow::{self as wf, ActivityBuilder, Duration, RetryPolicy};
 

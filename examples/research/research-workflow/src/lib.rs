@@ -9,17 +9,7 @@
 //! workflow itself only orchestrates: every LLM answer is recorded in
 //! history, and a worker restart resumes without calling the LLM again.
 
-wit_bindgen::generate!({
-    world: "caisson-examples:research-workflow/research-workflow",
-    path: ["../../../wit/workflow", "wit"],
-    with: {
-        "caisson:workflow/types@0.1.0": caisson_guest::workflow::bindings::caisson::workflow::types,
-        "caisson:workflow/context@0.1.0": caisson_guest::workflow::bindings::caisson::workflow::context,
-    },
-    additional_derives: [serde::Serialize, serde::Deserialize, Clone],
-    generate_unused_types: true,
-    generate_all,
-});
+caisson_guest::workflow_bindings!("caisson-examples:research-workflow/research-workflow");
 
 use caisson_guest::workflow::{self as wf, Duration, RetryPolicy, StepError};
 use std::cell::RefCell;

@@ -19,3 +19,33 @@ pub mod activity;
 #[cfg(feature = "http")]
 pub mod http;
 pub mod workflow;
+
+/// The bindings of a workflow plugin written with this crate: its world
+/// from the crate's `wit/` folder, the shared `caisson:workflow` interfaces
+/// taken from [`workflow::bindings`] (so the helpers' types are the
+/// plugin's), and every record serde-(de)serializable and `Clone`, since
+/// records travel as activity arguments and results.
+///
+/// ```ignore
+/// caisson_guest::workflow_bindings!("caisson-examples:order-workflow/order-workflow");
+/// ```
+///
+/// The plugin crate sits two folders below the repository root
+/// (`examples/NAME/PLUGIN`, `plugins/rust/PLUGIN`) and depends on
+/// `wit-bindgen` and `serde`.
+#[macro_export]
+macro_rules! workflow_bindings {
+    ($world:tt) => {
+        wit_bindgen::generate!({
+            world: $world,
+            path: ["../../../wit/workflow", "wit"],
+            with: {
+                "caisson:workflow/types@0.1.0": caisson_guest::workflow::bindings::caisson::workflow::types,
+                "caisson:workflow/context@0.1.0": caisson_guest::workflow::bindings::caisson::workflow::context,
+            },
+            additional_derives: [serde::Serialize, serde::Deserialize, Clone],
+            generate_unused_types: true,
+            generate_all,
+        });
+    };
+}
