@@ -8,23 +8,13 @@
 
 use caisson::activity::bindings::ActivityInfo;
 use caisson::activity::{Attempt, AttemptOutcome};
-use caisson::engine::{ComponentCache, EngineOptions, PoolingLimits, default_cache_dir, start_epoch_ticker};
-use caisson::manifest::PluginSettings;
-use caisson::plugin::Engines;
 use caisson::registry::Registry;
 use criterion::{Criterion, criterion_group};
-use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 fn setup() -> (tokio::runtime::Runtime, Registry, Arc<Attempt>) {
-    let wasm = Path::new(env!("CARGO_MANIFEST_DIR")).join("../build/plugins/test-activities.wasm");
-    assert!(wasm.exists(), "build the plugins first: cargo xtask plugins");
-    let options = EngineOptions { pooling: Some(PoolingLimits { instances: 256, max_memory_bytes: 64 << 20 }) };
-    let engines = Engines::new(&options, ComponentCache::new(default_cache_dir())).unwrap();
-    start_epoch_ticker(&[&engines.workflow, &engines.activity]);
-    let mut registry = Registry::new(engines).unwrap();
-    registry.load(&wasm, PluginSettings::default()).unwrap();
+    let registry = caisson_benches::registry_of("test-activities", 256);
     let attempt = Arc::new(Attempt {
         info: ActivityInfo {
             activity_id: "1".into(),

@@ -9,9 +9,6 @@
 //! Run: `cargo bench -p caisson-benches --bench replay --profile dev`
 //! (build the plugins first: `cargo xtask plugins`).
 
-use caisson::engine::{ComponentCache, EngineOptions, PoolingLimits, default_cache_dir, start_epoch_ticker};
-use caisson::manifest::PluginSettings;
-use caisson::plugin::Engines;
 use caisson::registry::Registry;
 use caisson::replay::{RecordedHistory, ReplayOutcome, read_history, replay, replay_on};
 use caisson::workflow::bindings::WorkflowInfo;
@@ -25,15 +22,7 @@ use temporalio_workflow::common::protos::temporal::api::history::v1::History;
 use tokio::runtime::Runtime;
 
 fn registry() -> Arc<Registry> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let wasm = root.join("build/plugins/test-workflows.wasm");
-    assert!(wasm.exists(), "build the plugins first: cargo xtask plugins");
-    let options = EngineOptions { pooling: Some(PoolingLimits { instances: 1024, max_memory_bytes: 64 << 20 }) };
-    let engines = Engines::new(&options, ComponentCache::new(default_cache_dir())).unwrap();
-    start_epoch_ticker(&[&engines.workflow, &engines.activity]);
-    let mut registry = Registry::new(engines).unwrap();
-    registry.load(&wasm, PluginSettings::default()).unwrap();
-    Arc::new(registry)
+    Arc::new(caisson_benches::registry_of("test-workflows", 1024))
 }
 
 const SIZES: [&str; 3] = ["small", "medium", "large"];

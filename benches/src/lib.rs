@@ -1,4 +1,24 @@
 //! Benchmarks live in `benches/`; see README.md. The library holds what
-//! they share: the native Temporal Rust SDK reference workflow.
+//! they share: the native Temporal Rust SDK reference workflow, and the
+//! setup of a registry over a built plugin.
 
 pub mod native;
+
+use caisson::engine::{ComponentCache, EngineOptions, PoolingLimits, default_cache_dir, start_epoch_ticker};
+use caisson::manifest::PluginSettings;
+use caisson::plugin::Engines;
+use caisson::registry::Registry;
+use std::path::Path;
+
+/// A registry serving `build/plugins/PLUGIN.wasm` (compiled through the
+/// compile cache), with a pool of `instances` instances, as a worker has.
+pub fn registry_of(plugin: &str, instances: u32) -> Registry {
+    let wasm = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../build/plugins/{plugin}.wasm"));
+    assert!(wasm.exists(), "build the plugins first: cargo xtask plugins");
+    let options = EngineOptions { pooling: Some(PoolingLimits { instances, max_memory_bytes: 64 << 20 }) };
+    let engines = Engines::new(&options, ComponentCache::new(default_cache_dir())).unwrap();
+    start_epoch_ticker(&[&engines.workflow, &engines.activity]);
+    let mut registry = Registry::new(engines).unwrap();
+    registry.load(&wasm, PluginSettings::default()).unwrap();
+    registry
+}

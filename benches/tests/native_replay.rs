@@ -3,10 +3,6 @@
 //! both harnesses of the replay bench replay every history of a batch to
 //! its end.
 
-use caisson::engine::{ComponentCache, EngineOptions, default_cache_dir};
-use caisson::manifest::PluginSettings;
-use caisson::plugin::Engines;
-use caisson::registry::Registry;
 use caisson::replay::{RecordedHistory, ReplayOutcome, read_history, replay};
 use caisson_benches::native::{self, NativeReplayer, TimerIds};
 use std::path::Path;
@@ -66,11 +62,7 @@ async fn every_copy_in_a_batch_is_replayed_to_its_end() {
     let error = replayer.replay(replayer.copies(&wrong.history, n)).await.unwrap_err();
     assert!(error.to_string().starts_with(&format!("{n} histories, {n} failed")), "{error}");
 
-    let wasm = Path::new(env!("CARGO_MANIFEST_DIR")).join("../build/plugins/test-workflows.wasm");
-    assert!(wasm.exists(), "build the plugins first: cargo xtask plugins");
-    let engines = Engines::new(&EngineOptions::default(), ComponentCache::new(default_cache_dir())).unwrap();
-    let mut registry = Registry::new(engines).unwrap();
-    registry.load(&wasm, PluginSettings::default()).unwrap();
+    let registry = caisson_benches::registry_of("test-workflows", 64);
     let outcomes = replay(Arc::new(registry), vec![wrong; n]).await.unwrap();
     assert!(outcomes.iter().all(|o| matches!(o, ReplayOutcome::Nondeterminism(_))), "{outcomes:?}");
 }
