@@ -11,6 +11,7 @@ demo: setup plugins
 	cargo run --quiet -p caisson -- dev
 
 test: setup plugins
+	./scripts/check-boundaries
 	cargo nextest run --workspace --no-fail-fast
 
 setup:

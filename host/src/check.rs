@@ -2,8 +2,8 @@
 //! whether the worker will run it.
 
 use crate::engine::CacheOutcome;
-use crate::plugin::{Engines, PluginError, PluginSource};
 use crate::manifest::PluginSettings;
+use crate::plugin::{Engines, PluginError, PluginSource};
 use crate::policy::{self, PluginKind, Verdict};
 use std::fmt::Write as _;
 use std::path::Path;

@@ -86,12 +86,7 @@ fn build_plugins(only: &[String]) -> Result<()> {
             bail!("no plugin named `{name}` under plugins/ or examples/");
         }
     }
-    eprintln!(
-        "built {} plugin(s) into {} in {:.1}s",
-        built.len(),
-        out.display(),
-        started.elapsed().as_secs_f64()
-    );
+    eprintln!("built {} plugin(s) into {} in {:.1}s", built.len(), out.display(), started.elapsed().as_secs_f64());
     Ok(())
 }
 
@@ -195,8 +190,7 @@ fn rust_plugins(root: &Path) -> Result<Vec<RustPlugin>> {
         let dir = root.join("plugins/rust").join(member);
         let manifest_path = dir.join("Cargo.toml");
         let text = std::fs::read_to_string(&manifest_path)?;
-        let manifest: CargoManifest = toml::from_str(&text)
-            .with_context(|| format!("reading {}", manifest_path.display()))?;
+        let manifest: CargoManifest = toml::from_str(&text).with_context(|| format!("reading {}", manifest_path.display()))?;
         // Crates without `[package.metadata.caisson]` are guest libraries
         // (like caisson-guest), built as dependencies of the plugins.
         let Some(meta) = manifest.package.metadata.and_then(|m| m.caisson) else {
@@ -269,10 +263,7 @@ fn build_rust(root: &Path, plugins: &[RustPlugin], out: &Path) -> Result<()> {
     }
     for target in &targets {
         let mut cmd = Command::new("cargo");
-        cmd.current_dir(root.join("plugins/rust"))
-            .args(["build", "--release", "--target", target])
-            .arg("--target-dir")
-            .arg(&target_dir);
+        cmd.current_dir(root.join("plugins/rust")).args(["build", "--release", "--target", target]).arg("--target-dir").arg(&target_dir);
         for p in plugins.iter().filter(|p| p.target == *target) {
             cmd.args(["-p", &p.name]);
         }
@@ -331,13 +322,10 @@ fn debian_toolchain(cmd: &mut Command, target: &str) -> Result<()> {
         .find_map(|l| l.strip_prefix("host: ").map(str::to_owned))
         .context("rustc -vV printed no host")?;
     let rbin = PathBuf::from(sysroot.trim()).join("lib/rustlib").join(host).join("bin");
-    cmd.env("RUSTC", "/usr/bin/rustc")
-        .env("RUSTC_BOOTSTRAP", "1")
-        .arg("-Zbuild-std=std,panic_abort");
+    cmd.env("RUSTC", "/usr/bin/rustc").env("RUSTC_BOOTSTRAP", "1").arg("-Zbuild-std=std,panic_abort");
     match target {
         "wasm32-unknown-unknown" => {
-            cmd.arg("--config")
-                .arg(format!("target.wasm32-unknown-unknown.linker='{}'", rbin.join("rust-lld").display()));
+            cmd.arg("--config").arg(format!("target.wasm32-unknown-unknown.linker='{}'", rbin.join("rust-lld").display()));
         }
         "wasm32-wasip2" => {
             let path = std::env::var("PATH").unwrap_or_default();
@@ -417,12 +405,7 @@ fn build_scripted(root: &Path, lang: Lang, dir: &Path, out: &Path) -> Result<()>
         }
         Lang::Python => {
             cmd = Command::new(python_tool("componentize-py"));
-            cmd.current_dir(dir)
-                .arg("-d")
-                .arg(&stage)
-                .args(["-w", &world, "componentize", "app", "-p", "."])
-                .arg("-o")
-                .arg(&tmp);
+            cmd.current_dir(dir).arg("-d").arg(&stage).args(["-w", &world, "componentize", "app", "-p", "."]).arg("-o").arg(&tmp);
         }
     }
     eprintln!("{name}: componentizing {}", dir.strip_prefix(root).unwrap_or(dir).display());
@@ -445,9 +428,9 @@ fn python_tool(name: &str) -> PathBuf {
 }
 
 fn caisson_home() -> PathBuf {
-    std::env::var_os("CAISSON_HOME").map(PathBuf::from).unwrap_or_else(|| {
-        PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/caisson")
-    })
+    std::env::var_os("CAISSON_HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/caisson"))
 }
 
 /// A plugin's own `wit/` plus the `caisson:*` packages as `deps/`.

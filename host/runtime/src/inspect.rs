@@ -69,9 +69,7 @@ pub fn inspect(bytes: &[u8]) -> Result<ComponentContract, InspectError> {
     let mut imports = Vec::new();
     for (key, item) in &world.imports {
         match item {
-            WorldItem::Interface { id, .. } => {
-                imports.push(resolve.id_of(*id).unwrap_or_else(|| resolve.name_world_key(key)))
-            }
+            WorldItem::Interface { id, .. } => imports.push(resolve.id_of(*id).unwrap_or_else(|| resolve.name_world_key(key))),
             WorldItem::Function(f) => imports.push(f.name.clone()),
             WorldItem::Type { .. } => {}
         }
@@ -80,13 +78,8 @@ pub fn inspect(bytes: &[u8]) -> Result<ComponentContract, InspectError> {
     let mut exported_interfaces = Vec::new();
     for (key, item) in &world.exports {
         match item {
-            WorldItem::Function(f) => functions.push(ExportedFunction {
-                name: f.name.clone(),
-                signature: signature(&resolve, f),
-            }),
-            WorldItem::Interface { id, .. } => {
-                exported_interfaces.push(resolve.id_of(*id).unwrap_or_else(|| resolve.name_world_key(key)))
-            }
+            WorldItem::Function(f) => functions.push(ExportedFunction { name: f.name.clone(), signature: signature(&resolve, f) }),
+            WorldItem::Interface { id, .. } => exported_interfaces.push(resolve.id_of(*id).unwrap_or_else(|| resolve.name_world_key(key))),
             WorldItem::Type { .. } => {}
         }
     }

@@ -5,8 +5,8 @@
 
 use crate::engine::{self, ComponentCache, EngineError, EngineOptions, LoadedComponent};
 use crate::inspect::{self, ComponentContract, InspectError};
-use crate::manifest::{ManifestError, PluginSettings};
 use crate::policy::{self, PluginKind, Verdict};
+use crate::settings::{ManifestError, PluginSettings};
 use std::path::{Path, PathBuf};
 use wasmtime::Engine;
 

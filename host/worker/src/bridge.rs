@@ -2,17 +2,15 @@
 //! side, Caisson's workflow and activity runtimes on the other. Nothing
 //! else in the host translates protos.
 
-use crate::activity::AttemptOutcome;
-use crate::payload::{self, ENCODING_KEY, JSON_PLAIN};
-use crate::workflow::bindings::{self as wit, CancellationType, ParentClosePolicy};
-use crate::workflow::state::{Command, Job};
-use crate::workflow::{Activation, StartRequest};
+use caisson_runtime::activity::AttemptOutcome;
+use caisson_runtime::payload::{self, ENCODING_KEY, JSON_PLAIN};
+use caisson_runtime::workflow::bindings::{self as wit, CancellationType, ParentClosePolicy};
+use caisson_runtime::workflow::state::{Command, Job};
+use caisson_runtime::workflow::{Activation, StartRequest};
 use prost_wkt_types::{Duration as ProtoDuration, Timestamp};
 use serde_json::Value as Json;
 use temporalio_common::protos::coresdk::activity_result::{ActivityExecutionResult, activity_resolution};
-use temporalio_common::protos::coresdk::child_workflow::{
-    self as child, ChildWorkflowCancellationType, child_workflow_result,
-};
+use temporalio_common::protos::coresdk::child_workflow::{self as child, ChildWorkflowCancellationType, child_workflow_result};
 use temporalio_common::protos::coresdk::common::NamespacedWorkflowExecution;
 use temporalio_common::protos::coresdk::workflow_activation::{
     WorkflowActivation, resolve_child_workflow_execution_start, workflow_activation_job::Variant as JobVariant,
@@ -86,11 +84,7 @@ pub fn failure_to_wit(f: &Failure) -> wit::Failure {
             message: cur.message.clone(),
             error_type: info.r#type.clone(),
             non_retryable: info.non_retryable,
-            details: info
-                .details
-                .as_ref()
-                .and_then(|d| d.payloads.first())
-                .and_then(|p| payload_text(p).ok()),
+            details: info.details.as_ref().and_then(|d| d.payloads.first()).and_then(|p| payload_text(p).ok()),
         }),
         Some(FailureInfo::TimeoutFailureInfo(info)) => {
             let kind = match info.timeout_type {
@@ -347,14 +341,12 @@ pub fn outgoing(commands: Vec<Command>, namespace: &str, task_queue: &str) -> Ve
                 })
             }
             Command::CancelWorkflow => CommandVariant::CancelWorkflowExecution(cmd::CancelWorkflowExecution { details: None }),
-            Command::ContinueAsNew { options } => {
-                CommandVariant::ContinueAsNewWorkflowExecution(cmd::ContinueAsNewWorkflowExecution {
-                    workflow_type: options.workflow_type.unwrap_or_default(),
-                    task_queue: queue(options.task_queue),
-                    arguments: payloads(&options.args),
-                    ..Default::default()
-                })
-            }
+            Command::ContinueAsNew { options } => CommandVariant::ContinueAsNewWorkflowExecution(cmd::ContinueAsNewWorkflowExecution {
+                workflow_type: options.workflow_type.unwrap_or_default(),
+                task_queue: queue(options.task_queue),
+                arguments: payloads(&options.args),
+                ..Default::default()
+            }),
         })
         .collect()
 }

@@ -2,7 +2,7 @@
 #![allow(missing_docs)]
 
 wasmtime::component::bindgen!({
-    path: "../wit/activity",
+    path: "../../wit/activity",
     world: "caisson:activity/imports",
 });
 

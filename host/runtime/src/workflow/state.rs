@@ -7,8 +7,7 @@
 //! jobs to it between runs.
 
 use super::bindings::{
-    ActivityOptions, ChildWorkflowOptions, ContinueAsNewOptions, Event, Failure, Outcome, Query, Resolution, Signal,
-    WorkflowInfo,
+    ActivityOptions, ChildWorkflowOptions, ContinueAsNewOptions, Event, Failure, Outcome, Query, Resolution, Signal, WorkflowInfo,
 };
 use std::collections::{HashMap, HashSet, VecDeque};
 
@@ -262,11 +261,8 @@ impl RunState {
     /// `start-child-workflow`.
     pub fn start_child(&mut self, options: ChildWorkflowOptions) -> Result<u32, GuestMisuse> {
         let seq = self.issue(HandleKind::Child)?;
-        let workflow_id = options
-            .workflow_id
-            .clone()
-            .filter(|id| !id.is_empty())
-            .unwrap_or_else(|| format!("{}-child-{seq}", self.info.workflow_id));
+        let workflow_id =
+            options.workflow_id.clone().filter(|id| !id.is_empty()).unwrap_or_else(|| format!("{}-child-{seq}", self.info.workflow_id));
         self.commands.push(Command::StartChild { seq, workflow_id, options });
         Ok(seq)
     }
@@ -349,10 +345,8 @@ impl RunState {
 
     fn fail_open_queries(&mut self) {
         for q in std::mem::take(&mut self.open_queries) {
-            self.commands.push(Command::RespondToQuery {
-                query_id: q.id,
-                answer: Err(format!("the workflow did not answer query `{}`", q.name)),
-            });
+            self.commands
+                .push(Command::RespondToQuery { query_id: q.id, answer: Err(format!("the workflow did not answer query `{}`", q.name)) });
         }
     }
 
@@ -511,7 +505,10 @@ mod tests {
         let t = s.start_timer(1000).unwrap();
         s.cancel(t).unwrap();
         s.apply(Job::FireTimer { seq: t });
-        assert!(matches!(s.next_event(&[t]).unwrap(), Some(Event::Resolved(Resolution { outcome: Outcome::Failed(Failure::Cancelled(_)), .. }))));
+        assert!(matches!(
+            s.next_event(&[t]).unwrap(),
+            Some(Event::Resolved(Resolution { outcome: Outcome::Failed(Failure::Cancelled(_)), .. }))
+        ));
         let cmds = s.take_commands();
         assert!(matches!(cmds.last(), Some(Command::CancelTimer { .. })));
     }

@@ -1,16 +1,16 @@
 //! The plugins a worker serves, by workflow and activity type.
 
-use crate::activity::{ActivityHost, ActivityPlugin, activity_linker};
 use crate::manifest::PluginSettings;
 use crate::metrics::Metrics;
-use crate::plugin::{Engines, PluginError, PluginSource};
-use crate::policy::PluginKind;
 use crate::tenant::{Admission, AdmissionError};
-use crate::workflow::{WorkflowHost, WorkflowPlugin, workflow_linker};
+use caisson_runtime::activity::ActivityPlugin;
+use caisson_runtime::loader::{LinkerError, Plugin, PluginLoader};
+use caisson_runtime::plugin::{Engines, PluginError};
+use caisson_runtime::policy::PluginKind;
+use caisson_runtime::workflow::WorkflowPlugin;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
-use wasmtime::component::Linker;
 
 /// Why a set of plugins cannot be served together.
 #[derive(Debug, thiserror::Error)]
@@ -31,8 +31,8 @@ pub enum RegistryError {
         second: String,
     },
     /// Wasmtime could not set up linking.
-    #[error("cannot set up the {0} linker: {1}")]
-    Linker(PluginKind, String),
+    #[error(transparent)]
+    Linker(#[from] LinkerError),
 }
 
 /// A summary line per loaded plugin.
@@ -56,9 +56,7 @@ pub struct LoadedPlugin {
 /// by building a modified clone and swapping it in.
 #[derive(Clone)]
 pub struct Registry {
-    engines: Engines,
-    workflow_linker: Linker<WorkflowHost>,
-    activity_linker: Linker<ActivityHost>,
+    loader: PluginLoader,
     workflows: BTreeMap<String, Arc<WorkflowPlugin>>,
     activities: BTreeMap<String, Arc<ActivityPlugin>>,
     loaded: Vec<LoadedPlugin>,
@@ -75,14 +73,8 @@ impl std::fmt::Debug for Registry {
 impl Registry {
     /// An empty registry compiling with `engines`.
     pub fn new(engines: Engines) -> Result<Self, RegistryError> {
-        let workflow_linker =
-            workflow_linker(&engines.workflow).map_err(|e| RegistryError::Linker(PluginKind::Workflow, format!("{e:#}")))?;
-        let activity_linker =
-            activity_linker(&engines.activity).map_err(|e| RegistryError::Linker(PluginKind::Activity, format!("{e:#}")))?;
         Ok(Registry {
-            engines,
-            workflow_linker,
-            activity_linker,
+            loader: PluginLoader::new(engines)?,
             workflows: BTreeMap::new(),
             activities: BTreeMap::new(),
             loaded: Vec::new(),
@@ -106,30 +98,20 @@ impl Registry {
 
     /// Reads, judges, compiles and registers one plugin.
     pub fn load(&mut self, path: &Path, settings: PluginSettings) -> Result<&LoadedPlugin, RegistryError> {
-        let source = PluginSource::read(path, settings)?;
-        if let Some(refusal) = source.refusal() {
-            return Err(refusal.into());
+        let (metrics, tenant) = (&self.metrics, &self.tenant);
+        let plugin = self.loader.load(path, settings, |name| Arc::new(metrics.for_plugin(tenant, name)))?;
+        let types = plugin.types();
+        match &plugin {
+            Plugin::Workflow(p) => register(&mut self.workflows, p, &types, PluginKind::Workflow, |p| p.name.to_string())?,
+            Plugin::Activity(p) => register(&mut self.activities, p, &types, PluginKind::Activity, |p| p.name.to_string())?,
         }
-        let compiled = self.engines.compile(&source)?;
-        let (kind, types) = match source.kind {
-            PluginKind::Workflow => {
-                let mut plugin = WorkflowPlugin::new(&source, &compiled.component, compiled.sha256.clone(), &self.workflow_linker)?;
-                plugin.meters = self.metrics.for_plugin(&self.tenant, &source.name);
-                let plugin = Arc::new(plugin);
-                let types: Vec<String> = plugin.workflow_types().map(str::to_owned).collect();
-                register(&mut self.workflows, &plugin, &types, PluginKind::Workflow, |p| p.name.to_string())?;
-                (PluginKind::Workflow, types)
-            }
-            PluginKind::Activity => {
-                let mut plugin = ActivityPlugin::new(&source, &compiled.component, compiled.sha256.clone(), &self.activity_linker)?;
-                plugin.meters = self.metrics.for_plugin(&self.tenant, &source.name);
-                let plugin = Arc::new(plugin);
-                let types: Vec<String> = plugin.activity_types().map(str::to_owned).collect();
-                register(&mut self.activities, &plugin, &types, PluginKind::Activity, |p| p.name.to_string())?;
-                (PluginKind::Activity, types)
-            }
+        let entry = LoadedPlugin {
+            name: plugin.name().to_owned(),
+            path: path.to_owned(),
+            kind: plugin.kind(),
+            sha256: plugin.sha256().to_owned(),
+            types,
         };
-        let entry = LoadedPlugin { name: source.name.clone(), path: path.to_owned(), kind, sha256: compiled.sha256, types };
         self.metrics.plugin_loaded(&self.tenant, &entry, true);
         self.loaded.push(entry);
         Ok(self.loaded.last().expect("just pushed"))
@@ -209,7 +191,7 @@ impl LiveRegistry {
     /// error the previous version, if any, keeps serving.
     pub fn load(&self, path: &Path, settings: PluginSettings) -> Result<LoadedPlugin, LoadError> {
         let _writer = self.writer.lock().unwrap_or_else(|e| e.into_inner());
-        let name = crate::plugin::plugin_name(path);
+        let name = caisson_runtime::plugin::plugin_name(path);
         let settings = self.admission.admit(&name, settings)?;
         let mut next = (*self.snapshot()).clone();
         let previous = next.unload(&name);

@@ -9,8 +9,8 @@
 //! list, and memory, fuel and time limits are lowered to the ceiling (and
 //! set to it when the plugin names none). Nothing listed: nothing allowed.
 
-use crate::activity::outbound::Pattern;
 use crate::manifest::{PluginSettings, TenantLimits};
+use caisson_runtime::activity::outbound::Pattern;
 use std::path::PathBuf;
 
 /// Why a plugin was not admitted for a tenant.

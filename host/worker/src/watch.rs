@@ -19,8 +19,8 @@
 //! registered; the previous version of it, if any, keeps serving.
 
 use crate::manifest::PluginSettings;
-use crate::plugin::plugin_name;
 use crate::registry::{LiveRegistry, LoadedPlugin};
+use caisson_runtime::plugin::plugin_name;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

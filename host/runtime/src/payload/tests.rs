@@ -131,12 +131,7 @@ fn records_lists_and_options() {
         json!({"orderId": 7, "items": [{"sku": "A", "qty": 2}], "express": false}),
         json!({"order_id": 7, "items": [{"sku": "A", "qty": 2, "note": null}], "express": false}),
     );
-    round_trip(
-        &p,
-        "t-record",
-        json!({"order-id": 7, "items": [], "express": true}),
-        json!({"order_id": 7, "items": [], "express": true}),
-    );
+    round_trip(&p, "t-record", json!({"order-id": 7, "items": [], "express": true}), json!({"order_id": 7, "items": [], "express": true}));
     round_trip(&p, "t-list", json!([1, 2, 3]), json!([1, 2, 3]));
     round_trip(&p, "t-option", json!(null), json!(null));
     round_trip(&p, "t-option", json!(5), json!(5));
@@ -230,9 +225,7 @@ fn no_panic_on_arbitrary_json() {
             5 => json!(next().to_string()),
             6 => Json::Array((0..next() % 4).map(|_| arbitrary(next, depth + 1)).collect()),
             _ => Json::Object(
-                (0..next() % 4)
-                    .map(|_| (keys[(next() % keys.len() as u64) as usize].to_owned(), arbitrary(next, depth + 1)))
-                    .collect(),
+                (0..next() % 4).map(|_| (keys[(next() % keys.len() as u64) as usize].to_owned(), arbitrary(next, depth + 1))).collect(),
             ),
         }
     }

@@ -26,8 +26,8 @@
 
 use serde_json::{Map as JsonMap, Number, Value as Json};
 use std::fmt;
-use wasmtime::component::types::Type;
 use wasmtime::component::Val;
+use wasmtime::component::types::Type;
 
 /// Temporal's metadata key naming a payload's encoding.
 pub const ENCODING_KEY: &str = "encoding";
@@ -105,11 +105,9 @@ pub fn wit_type_name(ty: &Type) -> String {
         }
         Type::Enum(e) => format!("enum {{ {} }}", e.names().collect::<Vec<_>>().join(", ")),
         Type::Option(o) => format!("option<{}>", wit_type_name(&o.ty())),
-        Type::Result(r) => format!(
-            "result<{}, {}>",
-            r.ok().map_or("_".into(), |t| wit_type_name(&t)),
-            r.err().map_or("_".into(), |t| wit_type_name(&t))
-        ),
+        Type::Result(r) => {
+            format!("result<{}, {}>", r.ok().map_or("_".into(), |t| wit_type_name(&t)), r.err().map_or("_".into(), |t| wit_type_name(&t)))
+        }
         Type::Flags(f) => format!("flags {{ {} }}", f.names().collect::<Vec<_>>().join(", ")),
         Type::Own(_) | Type::Borrow(_) => "resource".into(),
         Type::Future(_) => "future".into(),
@@ -195,10 +193,9 @@ pub fn json_to_val(json: &Json, ty: &Type, path: &str) -> Result<Val, PayloadErr
                     .iter()
                     .enumerate()
                     .map(|(i, pair)| match pair.as_array().map(Vec::as_slice) {
-                        Some([k, v]) => Ok((
-                            json_to_val(k, &kt, &format!("{path}[{i}][0]"))?,
-                            json_to_val(v, &vt, &format!("{path}[{i}][1]"))?,
-                        )),
+                        Some([k, v]) => {
+                            Ok((json_to_val(k, &kt, &format!("{path}[{i}][0]"))?, json_to_val(v, &vt, &format!("{path}[{i}][1]"))?))
+                        }
                         _ => Err(PayloadError {
                             path: format!("{path}[{i}]"),
                             expected: "a [key, value] pair".into(),
@@ -259,11 +256,7 @@ pub fn json_to_val(json: &Json, ty: &Type, path: &str) -> Result<Val, PayloadErr
             let payload = match (case.ty, payload) {
                 (Some(ty), Some(p)) => Some(Box::new(json_to_val(p, &ty, &format!("{path}.{tag}"))?)),
                 (Some(ty), None) => {
-                    return Err(PayloadError {
-                        path: format!("{path}.{tag}"),
-                        expected: wit_type_name(&ty),
-                        found: "nothing".into(),
-                    });
+                    return Err(PayloadError { path: format!("{path}.{tag}"), expected: wit_type_name(&ty), found: "nothing".into() });
                 }
                 (None, None | Some(Json::Null)) => None,
                 (None, Some(other)) => {
@@ -285,9 +278,13 @@ pub fn json_to_val(json: &Json, ty: &Type, path: &str) -> Result<Val, PayloadErr
             let side = |t: Option<Type>, sub: &str| -> Result<Option<Box<Val>>, PayloadError> {
                 match (t, payload) {
                     (Some(t), Some(p)) => Ok(Some(Box::new(json_to_val(p, &t, &format!("{path}.{sub}"))?))),
-                    (Some(t), None) => Err(PayloadError { path: format!("{path}.{sub}"), expected: wit_type_name(&t), found: "nothing".into() }),
+                    (Some(t), None) => {
+                        Err(PayloadError { path: format!("{path}.{sub}"), expected: wit_type_name(&t), found: "nothing".into() })
+                    }
                     (None, None | Some(Json::Null)) => Ok(None),
-                    (None, Some(p)) => Err(PayloadError { path: format!("{path}.{sub}"), expected: "no payload".into(), found: describe(p) }),
+                    (None, Some(p)) => {
+                        Err(PayloadError { path: format!("{path}.{sub}"), expected: "no payload".into(), found: describe(p) })
+                    }
                 }
             };
             match tag {

@@ -114,9 +114,8 @@ impl Default for PluginMeters {
     }
 }
 
-impl PluginMeters {
-    /// One workflow activation ran; `fuel` units were consumed.
-    pub fn workflow_task(&self, failed: bool, fuel: u64) {
+impl caisson_runtime::meter::PluginMeter for PluginMeters {
+    fn workflow_task(&self, failed: bool, fuel: u64) {
         let m = &self.metrics;
         m.workflow_tasks.add(1, &self.attributes);
         if failed {
@@ -127,16 +126,14 @@ impl PluginMeters {
         }
     }
 
-    /// One activity attempt ended.
-    pub fn activity_task(&self, failed: bool) {
+    fn activity_task(&self, failed: bool) {
         self.metrics.activity_tasks.add(1, &self.attributes);
         if failed {
             self.metrics.activity_failures.add(1, &self.attributes);
         }
     }
 
-    /// An instance was created in `took`.
-    pub fn instantiated(&self, took: Duration) {
+    fn instantiated(&self, took: Duration) {
         self.metrics.instantiation.record(took, &self.attributes);
     }
 }

@@ -115,8 +115,8 @@ pub fn classify_import(name: &str) -> ImportClass {
         "wasi:io" => ImportClass::HarmlessWasi,
         "wasi:cli" => match iface {
             "environment" => ImportClass::Nondeterministic(Nondeterminism::Environment),
-            "stdin" | "stdout" | "stderr" | "exit" | "terminal-input" | "terminal-output"
-            | "terminal-stdin" | "terminal-stdout" | "terminal-stderr" => ImportClass::HarmlessWasi,
+            "stdin" | "stdout" | "stderr" | "exit" | "terminal-input" | "terminal-output" | "terminal-stdin" | "terminal-stdout"
+            | "terminal-stderr" => ImportClass::HarmlessWasi,
             _ => ImportClass::Unknown,
         },
         _ => ImportClass::Unknown,
@@ -192,9 +192,7 @@ pub fn judge_workflow<'a>(imports: impl IntoIterator<Item = &'a str>, mode: Dete
                 DeterminismMode::Virtual => virtualized.push((name.to_owned(), what)),
                 DeterminismMode::Strict => offences.push(Offence { import: name.to_owned(), reason: Some(what) }),
             },
-            ImportClass::ActivityContext | ImportClass::Unknown => {
-                offences.push(Offence { import: name.to_owned(), reason: None })
-            }
+            ImportClass::ActivityContext | ImportClass::Unknown => offences.push(Offence { import: name.to_owned(), reason: None }),
         }
     }
     if !offences.is_empty() {
@@ -271,7 +269,8 @@ mod tests {
 
     #[test]
     fn strict_refuses_and_names_each_offending_import() {
-        let imports = ["caisson:workflow/context@0.1.0", "wasi:clocks/wall-clock@0.2.6", "wasi:io/streams@0.2.6", "wasi:random/random@0.2.6"];
+        let imports =
+            ["caisson:workflow/context@0.1.0", "wasi:clocks/wall-clock@0.2.6", "wasi:io/streams@0.2.6", "wasi:random/random@0.2.6"];
         let Verdict::Refused(offences) = judge_workflow(imports, DeterminismMode::Strict) else { panic!() };
         assert_eq!(
             offences,

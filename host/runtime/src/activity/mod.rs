@@ -11,10 +11,10 @@ pub mod bindings;
 pub mod outbound;
 
 use crate::guest_log::LineLog;
-use crate::manifest::{DirAccess, PluginSettings};
-use crate::metrics::PluginMeters;
+use crate::meter::SharedMeter;
 use crate::payload;
 use crate::plugin::{PluginError, PluginSource, TypedExport, typed_exports};
+use crate::settings::{DirAccess, PluginSettings};
 use bindings::{ActivityInfo, LogLevel};
 use outbound::OutboundPolicy;
 use std::collections::BTreeMap;
@@ -223,7 +223,7 @@ pub struct ActivityPlugin {
     settings: PluginSettings,
     outbound: Arc<OutboundPolicy>,
     /// Where this plugin's attempt and instantiation figures go.
-    pub meters: PluginMeters,
+    pub meters: SharedMeter,
 }
 
 impl std::fmt::Debug for ActivityPlugin {
@@ -256,7 +256,7 @@ impl ActivityPlugin {
             types,
             settings: source.settings.clone(),
             outbound,
-            meters: PluginMeters::default(),
+            meters: crate::meter::unmetered(),
         })
     }
 

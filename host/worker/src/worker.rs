@@ -1,14 +1,14 @@
 //! The worker: connects to Temporal through sdk-core, polls workflow
 //! activations and activity tasks, and runs them on the plugins.
 
-use crate::activity::{Attempt, AttemptOutcome, Cancellation};
 use crate::bridge::{self, Incoming};
 use crate::manifest::{TemporalSettings, WorkerSettings};
 use crate::metrics::Metrics;
 use crate::registry::{LiveRegistry, Registry};
 use crate::watch::PluginFolder;
-use crate::workflow::WorkflowRun;
 use anyhow::Context as _;
+use caisson_runtime::activity::{Attempt, AttemptOutcome, Cancellation};
+use caisson_runtime::workflow::WorkflowRun;
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
@@ -220,7 +220,7 @@ pub async fn run(tenants: Vec<Tenant>, telemetry: Telemetry, shutdown: impl Futu
     for (name, worker, workflows, activities, _, grace) in started {
         // Core cancels activities still running when the grace period
         // ends; a guest then has CANCEL_GRACE to return.
-        let limit = grace + crate::activity::CANCEL_GRACE + Duration::from_secs(5);
+        let limit = grace + caisson_runtime::activity::CANCEL_GRACE + Duration::from_secs(5);
         match tokio::time::timeout(limit, async { tokio::join!(workflows, activities) }).await {
             Ok((w, a)) => {
                 w.context("workflow loop panicked")??;
@@ -394,7 +394,7 @@ async fn run_attempt(
         })
     };
     let attempt = Arc::new(Attempt {
-        info: crate::activity::bindings::ActivityInfo {
+        info: caisson_runtime::activity::bindings::ActivityInfo {
             activity_id: start.activity_id.clone(),
             activity_type: start.activity_type.clone(),
             task_queue: String::new(),

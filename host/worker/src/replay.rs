@@ -4,7 +4,7 @@
 
 use crate::registry::Registry;
 use crate::worker::{Endpoint, process_activation};
-use crate::workflow::WorkflowRun;
+use caisson_runtime::workflow::WorkflowRun;
 use prost::Message as _;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -48,9 +48,7 @@ fn descriptor_pool() -> &'static prost_reflect::DescriptorPool {
 /// Parses the proto3 JSON mapping (`temporal workflow show --output json`)
 /// against Temporal's own schema: one generic conversion, no per-event code.
 pub fn history_from_json(json: &str) -> Result<History, String> {
-    let descriptor = descriptor_pool()
-        .get_message_by_name("temporal.api.history.v1.History")
-        .expect("History is in the descriptor set");
+    let descriptor = descriptor_pool().get_message_by_name("temporal.api.history.v1.History").expect("History is in the descriptor set");
     let mut deserializer = serde_json::Deserializer::from_str(json);
     let message = prost_reflect::DynamicMessage::deserialize_with_options(
         descriptor,
@@ -205,13 +203,8 @@ pub async fn replay_on(registry: Arc<Registry>, histories: Vec<RecordedHistory>,
 
 /// Replays `histories` in order through one replay worker.
 pub async fn replay(registry: Arc<Registry>, histories: Vec<RecordedHistory>) -> anyhow::Result<Vec<ReplayOutcome>> {
-    let endpoint = Endpoint {
-        address: "replay".into(),
-        namespace: "default".into(),
-        task_queue: "caisson-replay".into(),
-        api_key: None,
-        tls: None,
-    };
+    let endpoint =
+        Endpoint { address: "replay".into(), namespace: "default".into(), task_queue: "caisson-replay".into(), api_key: None, tls: None };
     let config = WorkerConfig::builder()
         .namespace(endpoint.namespace.clone())
         .task_queue(endpoint.task_queue.clone())

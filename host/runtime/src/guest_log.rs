@@ -92,11 +92,7 @@ impl OutputStream for LineLog {
 struct AsyncLineLog(LineLog);
 
 impl tokio::io::AsyncWrite for AsyncLineLog {
-    fn poll_write(
-        self: std::pin::Pin<&mut Self>,
-        _: &mut std::task::Context<'_>,
-        buf: &[u8],
-    ) -> std::task::Poll<std::io::Result<usize>> {
+    fn poll_write(self: std::pin::Pin<&mut Self>, _: &mut std::task::Context<'_>, buf: &[u8]) -> std::task::Poll<std::io::Result<usize>> {
         self.0.push(buf);
         std::task::Poll::Ready(Ok(buf.len()))
     }

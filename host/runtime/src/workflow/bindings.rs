@@ -5,7 +5,7 @@
 #![allow(missing_docs)]
 
 wasmtime::component::bindgen!({
-    path: "../wit/workflow",
+    path: "../../wit/workflow",
     world: "caisson:workflow/imports",
     imports: {
         "caisson:workflow/context.wait": async | trappable,

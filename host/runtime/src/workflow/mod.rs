@@ -5,13 +5,13 @@
 //! history to move on; the host suspends the fiber there and reports the
 //! commands issued so far. The next activation's jobs are applied to the
 //! run's [`state::RunState`] and the fiber is resumed. This module knows
-//! nothing of Temporal's protos: [`crate::bridge`] translates.
+//! nothing of Temporal's protos: the worker crate's bridge translates.
 
 pub mod bindings;
 mod host;
 pub mod state;
 
-use crate::metrics::PluginMeters;
+use crate::meter::SharedMeter;
 use crate::payload::{self, ArgsError};
 use crate::plugin::{PluginError, PluginSource, TypedExport, typed_exports};
 use bindings::WorkflowInfo;
@@ -58,7 +58,7 @@ pub struct WorkflowPlugin {
     deadline_ticks: u64,
     memory_mb: Option<u64>,
     /// Where this plugin's task, fuel and instantiation figures go.
-    pub meters: PluginMeters,
+    pub meters: SharedMeter,
 }
 
 impl std::fmt::Debug for WorkflowPlugin {
@@ -89,7 +89,7 @@ impl WorkflowPlugin {
             pre,
             types,
             query_handler,
-            meters: PluginMeters::default(),
+            meters: crate::meter::unmetered(),
             memory_mb: source.settings.memory_mb,
             fuel: source.settings.fuel.unwrap_or(DEFAULT_FUEL),
             deadline_ticks: source

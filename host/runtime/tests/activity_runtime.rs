@@ -1,0 +1,101 @@
+//! The activity runtime without a server: attempts run on a plugin with
+//! exactly its grants, and what is not granted is denied.
+
+mod common;
+
+use caisson_runtime::activity::bindings::ActivityInfo;
+use caisson_runtime::activity::{ActivityPlugin, Attempt, AttemptOutcome, Cancellation};
+use caisson_runtime::loader::Plugin;
+use caisson_runtime::settings::{DirAccess, DirGrant, PluginSettings};
+use serde_json::json;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+fn hostile(settings: PluginSettings) -> Arc<ActivityPlugin> {
+    match common::load(&common::loader(), "hostile-activities", settings) {
+        Plugin::Activity(p) => p,
+        Plugin::Workflow(_) => panic!("hostile-activities is an activity plugin"),
+    }
+}
+
+fn attempt(activity_type: &str) -> Arc<Attempt> {
+    Arc::new(Attempt {
+        info: ActivityInfo {
+            activity_id: "1".into(),
+            activity_type: activity_type.into(),
+            task_queue: "runtime-tests".into(),
+            workflow_namespace: "default".into(),
+            workflow_type: "w".into(),
+            workflow_id: "w-1".into(),
+            workflow_run_id: "r-1".into(),
+            attempt: 1,
+            start_to_close_timeout_ms: None,
+            heartbeat_timeout_ms: None,
+        },
+        last_heartbeat_details: None,
+        cancellation: Arc::new(Cancellation::default()),
+        heartbeat: Arc::new(|_| {}),
+        plugin: "hostile-activities".into(),
+    })
+}
+
+async fn run(plugin: &ActivityPlugin, activity_type: &str, args: Vec<serde_json::Value>) -> AttemptOutcome {
+    plugin.run(activity_type, &args, attempt(activity_type)).await
+}
+
+#[tokio::test]
+async fn a_granted_directory_is_readable_and_nothing_else_is() {
+    let data = tempfile::tempdir().unwrap();
+    std::fs::write(data.path().join("note.txt"), "granted").unwrap();
+    let plugin = hostile(PluginSettings {
+        dirs: vec![DirGrant { host: data.path().to_owned(), guest: "/data".into(), access: DirAccess::ReadOnly }],
+        ..PluginSettings::default()
+    });
+    assert_eq!(run(&plugin, "read-file", vec![json!("/data/note.txt")]).await, AttemptOutcome::Completed(json!("granted")));
+    for path in ["/data/../etc/passwd", "/etc/passwd", &data.path().join("note.txt").display().to_string()] {
+        let outcome = run(&plugin, "read-file", vec![json!(path)]).await;
+        assert!(matches!(&outcome, AttemptOutcome::Failed { .. }), "{path}: {outcome:?}");
+    }
+    // Read-only: writing fails in the guest and the host file is unchanged.
+    let outcome = run(&plugin, "write-file", vec![json!("/data/note.txt"), json!("overwritten")]).await;
+    assert!(matches!(&outcome, AttemptOutcome::Failed { .. }), "{outcome:?}");
+    assert_eq!(std::fs::read_to_string(data.path().join("note.txt")).unwrap(), "granted");
+}
+
+#[tokio::test]
+async fn only_listed_environment_variables_are_visible() {
+    let plugin = hostile(PluginSettings { env: BTreeMap::from([("MODE".into(), "test".into())]), ..PluginSettings::default() });
+    assert_eq!(run(&plugin, "env-var", vec![json!("MODE")]).await, AttemptOutcome::Completed(json!("test")));
+    for name in ["HOME", "PATH", "CARGO_MANIFEST_DIR"] {
+        assert_eq!(run(&plugin, "env-var", vec![json!(name)]).await, AttemptOutcome::Completed(json!(null)), "{name}");
+    }
+}
+
+#[tokio::test]
+async fn the_memory_limit_fails_the_attempt_not_the_host() {
+    let plugin = hostile(PluginSettings { memory_mb: Some(16), ..PluginSettings::default() });
+    let outcome = run(&plugin, "alloc-mb", vec![json!(64)]).await;
+    assert!(
+        matches!(&outcome, AttemptOutcome::Failed { error_type, message, .. } if error_type == "MemoryLimitExceeded" && message.contains("16 MiB")),
+        "{outcome:?}"
+    );
+    assert_eq!(run(&plugin, "alloc-mb", vec![json!(4)]).await, AttemptOutcome::Completed(json!(4)));
+}
+
+#[tokio::test]
+async fn every_attempt_gets_a_fresh_instance() {
+    let plugin = hostile(PluginSettings::default());
+    for _ in 0..3 {
+        assert_eq!(run(&plugin, "counter", vec![]).await, AttemptOutcome::Completed(json!(1)));
+    }
+}
+
+#[tokio::test]
+async fn a_payload_that_does_not_fit_is_a_non_retryable_failure_naming_the_argument() {
+    let plugin = hostile(PluginSettings::default());
+    let outcome = run(&plugin, "alloc-mb", vec![json!("lots")]).await;
+    assert!(
+        matches!(&outcome, AttemptOutcome::Failed { error_type, non_retryable: true, message, .. } if error_type == "InvalidArgument" && message.contains("mb")),
+        "{outcome:?}"
+    );
+}
