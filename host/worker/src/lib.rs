@@ -9,6 +9,7 @@
 //! * [`manifest`]: the worker manifest (connection, tuning, tenants, plugins).
 //! * [`bridge`]: Temporal core's protos ↔ the runtimes (the only translation point).
 //! * [`worker`]: sdk-core lifecycle: connect, poll, complete, shut down.
+//! * [`activation_thread`]: where a workflow activation runs, so a runaway delays no other run.
 //! * [`registry`]: the plugins a worker serves, by type (and live, swapped as folders change).
 //! * [`watch`]: watched plugin folders: drop-in add, replace, remove.
 //! * [`tenant`]: what a tenant's plugins may be granted.
@@ -16,6 +17,7 @@
 //! * [`replay`]: recorded histories through core's replay worker.
 #![warn(missing_docs)]
 
+pub mod activation_thread;
 pub mod bridge;
 pub mod manifest;
 pub mod metrics;

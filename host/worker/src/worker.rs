@@ -1,6 +1,7 @@
 //! The worker: connects to Temporal through sdk-core, polls workflow
 //! activations and activity tasks, and runs them on the plugins.
 
+use crate::activation_thread;
 use crate::bridge::{self, Incoming};
 use crate::manifest::{TemporalSettings, WorkerSettings};
 use crate::metrics::Metrics;
@@ -238,17 +239,62 @@ pub async fn run(tenants: Vec<Tenant>, telemetry: Telemetry, shutdown: impl Futu
     Ok(())
 }
 
+/// Runs this worker holds between their activations, by run id.
+type Runs = Arc<Mutex<HashMap<String, WorkflowRun>>>;
+
+/// Polls workflow activations and runs each on its own thread
+/// ([`crate::activation_thread`]), so that activations of different runs
+/// do not wait behind each other. A guest runs synchronously until it
+/// reaches `wait` or exhausts its fuel (about a second at the default
+/// 2e9), and on one shared loop each runaway used to hold up every other
+/// run of the tenant for that long.
+///
+/// The bound: an activation starts as soon as core hands it out (core
+/// admits up to the tenant's `max_concurrent_workflow_tasks` workflow
+/// tasks, default 100; only when runaways hold every one of them does new
+/// work queue, for at most one fuel budget). A runaway runs at normal
+/// priority for [`crate::activation_thread::DEMOTE_AFTER`] (50 ms), then
+/// at nice 19, so any number of runaways delays a healthy activation by at
+/// most about 50 ms per runaway that started within the same 50 ms on
+/// the same CPU, and by a few percent of CPU after that.
+///
+/// Core hands out at most one activation per run at a time (an eviction
+/// is an activation too), so the run is taken out of the map while it is
+/// activated and put back before its completion is sent: the next
+/// activation for it, which core issues only after that completion, finds
+/// it there.
 async fn workflow_loop(worker: Arc<Worker>, registry: Arc<LiveRegistry>, endpoint: Endpoint) -> anyhow::Result<()> {
-    let mut runs: HashMap<String, WorkflowRun> = HashMap::new();
+    let runs: Runs = Arc::default();
+    let endpoint = Arc::new(endpoint);
     loop {
         let activation = match worker.poll_workflow_activation().await {
             Ok(a) => a,
             Err(PollError::ShutDown) => return Ok(()),
             Err(e) => return Err(e).context("polling workflow activations"),
         };
-        let completion = process_activation(&registry.snapshot(), &mut runs, activation, &endpoint);
-        let worker = worker.clone();
+        let run_id = activation.run_id.clone();
+        let held = lock(&runs).remove(&run_id);
+        let (worker, registry, endpoint, runs) = (worker.clone(), registry.snapshot(), endpoint.clone(), runs.clone());
         tokio::spawn(async move {
+            let activated = {
+                let run_id = run_id.clone();
+                activation_thread::run(move || {
+                    let mut one: HashMap<String, WorkflowRun> = held.map(|run| (run_id.clone(), run)).into_iter().collect();
+                    let completion = process_activation(&registry, &mut one, activation, &endpoint);
+                    if let Some(run) = one.remove(&run_id) {
+                        lock(&runs).insert(run_id, run);
+                    }
+                    completion
+                })
+                .await
+            };
+            // Without a completion core would wait for this run forever;
+            // after a failure it evicts the run (lost with the thread).
+            let completion = activated.unwrap_or_else(|e| {
+                let message = e.to_string();
+                tracing::error!(run_id = %run_id, "{message}");
+                WorkflowActivationCompletion::fail(run_id, Failure { message, ..Default::default() }, None)
+            });
             if let Err(e) = worker.complete_workflow_activation(completion).await {
                 tracing::error!("completing a workflow activation: {e}");
             }
