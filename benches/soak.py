@@ -198,11 +198,10 @@ class Soak:
                 return await what()
             except (WorkflowFailureError, WorkflowAlreadyStartedError):
                 raise
-            except Exception as e:  # RPC errors while the server restarts
+            except Exception:  # RPC errors while the server restarts
                 if self.now() > deadline:
                     raise
                 await asyncio.sleep(0.5)
-                last = e  # noqa: F841 (kept for debugging)
 
     async def one(self, i: int, deadline: float) -> None:
         kind = ("expense", "sleep", "parallel", "parent", "count-to")[i % 5]

@@ -11,7 +11,10 @@
 //! makes the kernel run every normal-priority thread first: healthy
 //! activations, the worker's network threads, the Temporal server on the
 //! same host. A demoted activation still runs whenever a CPU is idle, and
-//! still stops at its fuel budget.
+//! still stops at its fuel budget or the activation's wall-clock backstop,
+//! whichever comes first (on a busy machine, usually the wall clock: 40
+//! demoted runaways on 2 CPUs each get far less than a second of CPU in
+//! it).
 //!
 //! The thread ends with its activation, so a demoted priority never
 //! carries over to other work (an unprivileged process may lower a
