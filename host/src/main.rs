@@ -286,7 +286,8 @@ fn prepare(args: &WorkerArgs, dev: bool) -> anyhow::Result<(Vec<Tenant>, Telemet
             task_queue: Some(tenant.task_queue.clone().unwrap_or_else(|| name.clone())),
             ..temporal.clone()
         };
-        let endpoint = Endpoint::resolve(&tenant_temporal)?;
+        let mut endpoint = Endpoint::resolve(&tenant_temporal)?;
+        endpoint.fairness_key = Some(name.clone());
         tenants.push(Tenant { name: name.clone(), endpoint, settings: tenant_settings, registry: live, folders });
     }
     anyhow::ensure!(

@@ -143,8 +143,30 @@ fn name_matches(key: &str, name: &str) -> bool {
     key == name || key == snake_case(name) || key == camel_case(name)
 }
 
-/// Converts JSON to a value of WIT type `ty`. `path` prefixes error paths.
+/// What to do with JSON object fields that a WIT record does not have.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum UnknownFields {
+    /// Ignore them (the default): a client that adds a field to an
+    /// argument breaks no running workflow, as with every Temporal SDK.
+    #[default]
+    Ignore,
+    /// Refuse them, naming each (a plugin's `strict_payloads = true`).
+    Refuse,
+}
+
+/// Converts JSON to a value of WIT type `ty`, ignoring unknown record
+/// fields. `path` prefixes error paths.
 pub fn json_to_val(json: &Json, ty: &Type, path: &str) -> Result<Val, PayloadError> {
+    convert(json, ty, path, UnknownFields::Ignore)
+}
+
+/// [`json_to_val`] with a choice about unknown record fields.
+pub fn json_to_val_with(json: &Json, ty: &Type, path: &str, unknown: UnknownFields) -> Result<Val, PayloadError> {
+    convert(json, ty, path, unknown)
+}
+
+fn convert(json: &Json, ty: &Type, path: &str, unknown: UnknownFields) -> Result<Val, PayloadError> {
+    let json_to_val = |json: &Json, ty: &Type, path: &str| convert(json, ty, path, unknown);
     let mismatch = || PayloadError { path: path.to_owned(), expected: wit_type_name(ty), found: describe(json) };
     Ok(match ty {
         Type::Bool => Val::Bool(json.as_bool().ok_or_else(mismatch)?),
@@ -226,7 +248,7 @@ pub fn json_to_val(json: &Json, ty: &Type, path: &str) -> Result<Val, PayloadErr
                 };
                 fields.push((f.name.to_owned(), val));
             }
-            if used < obj.len() {
+            if used < obj.len() && unknown == UnknownFields::Refuse {
                 let unknown: Vec<&String> = obj.keys().filter(|k| !r.fields().any(|f| name_matches(k, f.name))).collect();
                 return Err(PayloadError {
                     path: path.to_owned(),
@@ -451,8 +473,14 @@ pub enum ArgsError {
 }
 
 /// Converts JSON arguments to the values for parameters `params`
-/// (name, type). Trailing `option` parameters may be left out.
+/// (name, type), ignoring unknown record fields. Trailing `option`
+/// parameters may be left out.
 pub fn args_to_vals(args: &[Json], params: &[(String, Type)]) -> Result<Vec<Val>, ArgsError> {
+    args_to_vals_with(args, params, UnknownFields::Ignore)
+}
+
+/// [`args_to_vals`] with a choice about unknown record fields.
+pub fn args_to_vals_with(args: &[Json], params: &[(String, Type)], unknown: UnknownFields) -> Result<Vec<Val>, ArgsError> {
     if args.len() > params.len() {
         return Err(ArgsError::TooMany { given: args.len(), takes: params.len() });
     }
@@ -460,7 +488,7 @@ pub fn args_to_vals(args: &[Json], params: &[(String, Type)]) -> Result<Vec<Val>
         .iter()
         .enumerate()
         .map(|(i, (name, ty))| match (args.get(i), ty) {
-            (Some(json), _) => json_to_val(json, ty, "").map_err(|source| ArgsError::Mismatch { name: name.clone(), source }),
+            (Some(json), _) => convert(json, ty, "", unknown).map_err(|source| ArgsError::Mismatch { name: name.clone(), source }),
             (None, Type::Option(_)) => Ok(Val::Option(None)),
             (None, _) => Err(ArgsError::Missing { name: name.clone(), expected: wit_type_name(ty) }),
         })

@@ -94,6 +94,10 @@ pub struct PluginSettings {
     pub timeout: Option<Duration>,
     /// Fuel (roughly, wasm instructions) per workflow activation or activity attempt.
     pub fuel: Option<u64>,
+    /// Refuse JSON arguments with fields the WIT record does not have
+    /// (default: ignore them, so a client adding a field breaks nothing).
+    #[serde(default)]
+    pub strict_payloads: bool,
     /// Attempts of this plugin's activities run at once.
     pub max_concurrency: Option<usize>,
     /// Task queue for this plugin's types, when not the worker's own.

@@ -27,6 +27,9 @@ fn start(plugin: &Arc<WorkflowPlugin>, workflow_type: &str, args: Vec<serde_json
         attempt: 1,
         continued_from_run_id: None,
         parent_workflow_id: None,
+        memo: vec![],
+        search_attributes: vec![],
+        start_time_ms: 0,
     };
     WorkflowRun::start(plugin.clone(), StartRequest { workflow_type: workflow_type.into(), args, info, randomness_seed: 7 }).unwrap()
 }
@@ -166,6 +169,9 @@ fn unknown_types_and_bad_arguments_are_task_failures_naming_the_cause() {
         attempt: 1,
         continued_from_run_id: None,
         parent_workflow_id: None,
+        memo: vec![],
+        search_attributes: vec![],
+        start_time_ms: 0,
     };
     let unknown = WorkflowRun::start(
         plugin.clone(),

@@ -5,10 +5,11 @@
 use caisson_runtime::activity::AttemptOutcome;
 use caisson_runtime::payload::{self, ENCODING_KEY, JSON_PLAIN};
 use caisson_runtime::workflow::bindings::{self as wit, CancellationType, ParentClosePolicy};
-use caisson_runtime::workflow::state::{Command, Job};
+use caisson_runtime::workflow::state::{Command, Job, UpdateResponse};
 use caisson_runtime::workflow::{Activation, StartRequest};
 use prost_wkt_types::{Duration as ProtoDuration, Timestamp};
 use serde_json::Value as Json;
+use std::collections::HashMap;
 use temporalio_common::protos::coresdk::activity_result::{ActivityExecutionResult, activity_resolution};
 use temporalio_common::protos::coresdk::child_workflow::{self as child, ChildWorkflowCancellationType, child_workflow_result};
 use temporalio_common::protos::coresdk::common::NamespacedWorkflowExecution;
@@ -19,8 +20,9 @@ use temporalio_common::protos::coresdk::workflow_commands::{
     self as cmd, ActivityCancellationType, QueryResult, QuerySuccess, query_result, signal_external_workflow_execution,
     workflow_command::Variant as CommandVariant,
 };
-use temporalio_common::protos::temporal::api::common::v1::{Payload, Payloads, RetryPolicy};
+use temporalio_common::protos::temporal::api::common::v1::{Memo, Payload, Payloads, Priority, RetryPolicy, SearchAttributes};
 use temporalio_common::protos::temporal::api::failure::v1::{ApplicationFailureInfo, Failure, failure::FailureInfo};
+use temporalio_common::protos::temporal::api::sdk::v1::UserMetadata;
 
 /// A JSON text as a `json/plain` payload.
 pub fn json_payload(json: &str) -> Payload {
@@ -167,6 +169,13 @@ pub fn incoming(act: &WorkflowActivation, namespace: &str, task_queue: &str) -> 
                         attempt: init.attempt.max(1) as u32,
                         continued_from_run_id: Some(init.continued_from_execution_run_id.clone()).filter(|s| !s.is_empty()),
                         parent_workflow_id: init.parent_workflow_info.as_ref().map(|p| p.workflow_id.clone()),
+                        memo: init.memo.as_ref().map(|m| memo_from_proto(&m.fields)).unwrap_or_default(),
+                        search_attributes: init
+                            .search_attributes
+                            .as_ref()
+                            .map(|s| search_attributes_from_proto(&s.indexed_fields))
+                            .unwrap_or_default(),
+                        start_time_ms: timestamp_ms(&init.start_time),
                     },
                 });
                 continue;
@@ -188,7 +197,18 @@ pub fn incoming(act: &WorkflowActivation, namespace: &str, task_queue: &str) -> 
                     Some(activity_resolution::Status::Completed(ok)) => Ended::Completed(ok.result.as_ref()),
                     Some(activity_resolution::Status::Failed(f)) => Ended::Failed(f.failure.as_ref()),
                     Some(activity_resolution::Status::Cancelled(c)) => Ended::Cancelled(c.failure.as_ref()),
-                    Some(activity_resolution::Status::Backoff(_)) | None => Ended::Missing,
+                    Some(activity_resolution::Status::Backoff(b)) => {
+                        activation.jobs.push(Job::LocalActivityBackoff {
+                            seq: r.seq,
+                            attempt: b.attempt,
+                            backoff_ms: b.backoff_duration.as_ref().map_or(0, |d| {
+                                (d.seconds.max(0) as u64).saturating_mul(1000).saturating_add(d.nanos.max(0) as u64 / 1_000_000)
+                            }),
+                            original_schedule_time_ms: b.original_schedule_time.as_ref().map(|t| timestamp_ms(&Some(*t))),
+                        });
+                        continue;
+                    }
+                    None => Ended::Missing,
                 };
                 Job::ResolveActivity { seq: r.seq, outcome: outcome("activity", ended)? }
             }
@@ -223,8 +243,19 @@ pub fn incoming(act: &WorkflowActivation, namespace: &str, task_queue: &str) -> 
                 Job::ResolveSignalExternal { seq: r.seq, failure: r.failure.as_ref().map(failure_to_wit) }
             }
             // Not issued by Caisson workflows: nothing to resolve.
+            JobVariant::DoUpdate(u) => match payload_texts(&u.input) {
+                Ok(args) => Job::Update {
+                    update: wit::Update { id: u.id.clone(), name: u.name.clone(), args, run_validator: u.run_validator },
+                    protocol_instance_id: u.protocol_instance_id.clone(),
+                },
+                // An input the workflow could not read is rejected, never
+                // the whole activation failed: a client cannot wedge a run.
+                Err(e) => Job::RejectUpdate {
+                    protocol_instance_id: u.protocol_instance_id.clone(),
+                    message: format!("update `{}`: its input cannot be read ({e})", u.name),
+                },
+            },
             JobVariant::ResolveRequestCancelExternalWorkflow(_)
-            | JobVariant::DoUpdate(_)
             | JobVariant::ResolveNexusOperationStart(_)
             | JobVariant::ResolveNexusOperation(_) => continue,
         };
@@ -250,105 +281,293 @@ fn payloads(args: &[String]) -> Vec<Payload> {
     args.iter().map(|a| json_payload(a)).collect()
 }
 
-/// Translates commands for core. Work without an explicit task queue goes
-/// to the workflow's own `task_queue`.
-pub fn outgoing(commands: Vec<Command>, namespace: &str, task_queue: &str) -> Vec<CommandVariant> {
+/// Where the commands of one tenant's workflows go.
+#[derive(Debug, Clone, Copy)]
+pub struct Destination<'a> {
+    /// The namespace (children and external signals stay in it).
+    pub namespace: &'a str,
+    /// Work without an explicit task queue goes to the workflow's own.
+    pub task_queue: &'a str,
+    /// The fairness key of activities and children that set none: the
+    /// tenant's name in a multi-tenant worker, so tenants share fairly.
+    pub fairness_key: Option<&'a str>,
+}
+
+/// Translates commands for core, with their user metadata (summaries).
+pub fn outgoing(commands: Vec<Command>, to: Destination<'_>) -> Vec<cmd::WorkflowCommand> {
+    let (namespace, task_queue) = (to.namespace, to.task_queue);
     let queue = |q: Option<String>| q.filter(|q| !q.is_empty()).unwrap_or_else(|| task_queue.to_owned());
+    let priority = |p: Option<wit::Priority>| {
+        let fairness = |key: Option<String>| key.or_else(|| to.fairness_key.map(str::to_owned)).unwrap_or_default();
+        match p {
+            Some(p) => Some(Priority {
+                priority_key: p.priority_key.map_or(0, |k| k.min(i32::MAX as u32) as i32),
+                fairness_key: fairness(p.fairness_key),
+                fairness_weight: p.fairness_weight.unwrap_or(0.0),
+            }),
+            None => to.fairness_key.map(|key| Priority { fairness_key: key.to_owned(), ..Default::default() }),
+        }
+    };
     commands
         .into_iter()
-        .map(|c| match c {
-            Command::ScheduleActivity { seq, options: o } => CommandVariant::ScheduleActivity(cmd::ScheduleActivity {
+        .map(|c| {
+            let summary = match &c {
+                Command::ScheduleActivity { options, .. } => options.summary.clone(),
+                Command::ScheduleLocalActivity { options, .. } => options.summary.clone(),
+                Command::StartTimer { summary, .. } => summary.clone(),
+                Command::StartChild { options, .. } => options.static_summary.clone(),
+                _ => None,
+            };
+            let details = match &c {
+                Command::StartChild { options, .. } => options.static_details.clone(),
+                _ => None,
+            };
+            let user_metadata = (summary.is_some() || details.is_some()).then(|| UserMetadata {
+                summary: summary.map(|s| json_payload(&Json::String(s).to_string())),
+                details: details.map(|d| json_payload(&Json::String(d).to_string())),
+            });
+            cmd::WorkflowCommand { variant: Some(command(c, namespace, &queue, &priority)), user_metadata, ..Default::default() }
+        })
+        .collect()
+}
+
+fn command(
+    c: Command,
+    namespace: &str,
+    queue: &impl Fn(Option<String>) -> String,
+    priority: &impl Fn(Option<wit::Priority>) -> Option<Priority>,
+) -> CommandVariant {
+    let activity_cancellation = |c: CancellationType| {
+        let c = match c {
+            CancellationType::TryCancel => ActivityCancellationType::TryCancel,
+            CancellationType::WaitCancellationCompleted => ActivityCancellationType::WaitCancellationCompleted,
+            CancellationType::Abandon => ActivityCancellationType::Abandon,
+        };
+        c as i32
+    };
+    match c {
+        Command::ScheduleLocalActivity { seq, options: o, attempt, original_schedule_time_ms } => {
+            CommandVariant::ScheduleLocalActivity(cmd::ScheduleLocalActivity {
                 seq,
                 activity_id: o.activity_id.unwrap_or_else(|| seq.to_string()),
                 activity_type: o.activity_type,
-                task_queue: queue(o.task_queue),
+                attempt,
+                original_schedule_time: original_schedule_time_ms.map(timestamp),
                 arguments: payloads(&o.args),
                 schedule_to_close_timeout: millis(o.schedule_to_close_timeout_ms),
                 schedule_to_start_timeout: millis(o.schedule_to_start_timeout_ms),
                 start_to_close_timeout: millis(o.start_to_close_timeout_ms),
-                heartbeat_timeout: millis(o.heartbeat_timeout_ms),
                 retry_policy: retry_policy(&o.retry_policy),
-                cancellation_type: match o.cancellation_type {
-                    CancellationType::TryCancel => ActivityCancellationType::TryCancel,
-                    CancellationType::WaitCancellationCompleted => ActivityCancellationType::WaitCancellationCompleted,
-                    CancellationType::Abandon => ActivityCancellationType::Abandon,
-                } as i32,
+                local_retry_threshold: millis(o.local_retry_threshold_ms),
+                cancellation_type: activity_cancellation(o.cancellation_type),
                 ..Default::default()
+            })
+        }
+        Command::RequestCancelLocalActivity { seq } => CommandVariant::RequestCancelLocalActivity(cmd::RequestCancelLocalActivity { seq }),
+        Command::UpdateResponse { protocol_instance_id, response } => CommandVariant::UpdateResponse(cmd::UpdateResponse {
+            protocol_instance_id,
+            response: Some(match response {
+                UpdateResponse::Accepted => cmd::update_response::Response::Accepted(()),
+                UpdateResponse::Rejected(e) => cmd::update_response::Response::Rejected(application_failure(
+                    &e.message,
+                    &e.error_type,
+                    e.non_retryable,
+                    e.details.as_deref(),
+                )),
+                UpdateResponse::Completed(json) => cmd::update_response::Response::Completed(json_payload(&json)),
             }),
-            Command::StartTimer { seq, millis: ms } => {
-                CommandVariant::StartTimer(cmd::StartTimer { seq, start_to_fire_timeout: millis(Some(ms)) })
-            }
-            Command::CancelTimer { seq } => CommandVariant::CancelTimer(cmd::CancelTimer { seq }),
-            Command::RequestCancelActivity { seq } => CommandVariant::RequestCancelActivity(cmd::RequestCancelActivity { seq }),
-            Command::StartChild { seq, workflow_id, options: o } => {
-                CommandVariant::StartChildWorkflowExecution(cmd::StartChildWorkflowExecution {
-                    seq,
+        }),
+        Command::UpsertSearchAttributes { attributes } => {
+            CommandVariant::UpsertWorkflowSearchAttributes(cmd::UpsertWorkflowSearchAttributes {
+                search_attributes: Some(SearchAttributes { indexed_fields: search_attributes_to_proto(&attributes) }),
+            })
+        }
+        Command::ModifyMemo { fields } => CommandVariant::ModifyWorkflowProperties(cmd::ModifyWorkflowProperties {
+            upserted_memo: Some(Memo { fields: memo_to_proto(&fields) }),
+        }),
+        Command::ScheduleActivity { seq, options: o } => CommandVariant::ScheduleActivity(cmd::ScheduleActivity {
+            seq,
+            activity_id: o.activity_id.unwrap_or_else(|| seq.to_string()),
+            activity_type: o.activity_type,
+            task_queue: queue(o.task_queue),
+            arguments: payloads(&o.args),
+            schedule_to_close_timeout: millis(o.schedule_to_close_timeout_ms),
+            schedule_to_start_timeout: millis(o.schedule_to_start_timeout_ms),
+            start_to_close_timeout: millis(o.start_to_close_timeout_ms),
+            heartbeat_timeout: millis(o.heartbeat_timeout_ms),
+            retry_policy: retry_policy(&o.retry_policy),
+            cancellation_type: activity_cancellation(o.cancellation_type),
+            priority: priority(o.priority),
+            ..Default::default()
+        }),
+        Command::StartTimer { seq, millis: ms, .. } => {
+            CommandVariant::StartTimer(cmd::StartTimer { seq, start_to_fire_timeout: millis(Some(ms)) })
+        }
+        Command::CancelTimer { seq } => CommandVariant::CancelTimer(cmd::CancelTimer { seq }),
+        Command::RequestCancelActivity { seq } => CommandVariant::RequestCancelActivity(cmd::RequestCancelActivity { seq }),
+        Command::StartChild { seq, workflow_id, options: o } => {
+            CommandVariant::StartChildWorkflowExecution(cmd::StartChildWorkflowExecution {
+                seq,
+                namespace: namespace.to_owned(),
+                workflow_id,
+                workflow_type: o.workflow_type,
+                task_queue: queue(o.task_queue),
+                input: payloads(&o.args),
+                workflow_execution_timeout: millis(o.execution_timeout_ms),
+                workflow_run_timeout: millis(o.run_timeout_ms),
+                retry_policy: retry_policy(&o.retry_policy),
+                parent_close_policy: match o.parent_close_policy {
+                    ParentClosePolicy::Terminate => child::ParentClosePolicy::Terminate,
+                    ParentClosePolicy::Abandon => child::ParentClosePolicy::Abandon,
+                    ParentClosePolicy::RequestCancel => child::ParentClosePolicy::RequestCancel,
+                } as i32,
+                cancellation_type: match o.cancellation_type {
+                    CancellationType::TryCancel => ChildWorkflowCancellationType::TryCancel,
+                    CancellationType::WaitCancellationCompleted => ChildWorkflowCancellationType::WaitCancellationCompleted,
+                    CancellationType::Abandon => ChildWorkflowCancellationType::Abandon,
+                } as i32,
+                memo: memo_to_proto(&o.memo),
+                search_attributes: (!o.search_attributes.is_empty())
+                    .then(|| SearchAttributes { indexed_fields: search_attributes_to_proto(&o.search_attributes) }),
+                priority: priority(o.priority),
+                ..Default::default()
+            })
+        }
+        Command::CancelChild { seq } => CommandVariant::CancelChildWorkflowExecution(cmd::CancelChildWorkflowExecution {
+            child_workflow_seq: seq,
+            reason: "cancelled by the parent workflow".into(),
+        }),
+        Command::SignalExternal { seq, workflow_id, signal_name, args } => {
+            CommandVariant::SignalExternalWorkflowExecution(cmd::SignalExternalWorkflowExecution {
+                seq,
+                target: Some(signal_external_workflow_execution::Target::WorkflowExecution(NamespacedWorkflowExecution {
                     namespace: namespace.to_owned(),
                     workflow_id,
-                    workflow_type: o.workflow_type,
-                    task_queue: queue(o.task_queue),
-                    input: payloads(&o.args),
-                    workflow_execution_timeout: millis(o.execution_timeout_ms),
-                    workflow_run_timeout: millis(o.run_timeout_ms),
-                    retry_policy: retry_policy(&o.retry_policy),
-                    parent_close_policy: match o.parent_close_policy {
-                        ParentClosePolicy::Terminate => child::ParentClosePolicy::Terminate,
-                        ParentClosePolicy::Abandon => child::ParentClosePolicy::Abandon,
-                        ParentClosePolicy::RequestCancel => child::ParentClosePolicy::RequestCancel,
-                    } as i32,
-                    cancellation_type: match o.cancellation_type {
-                        CancellationType::TryCancel => ChildWorkflowCancellationType::TryCancel,
-                        CancellationType::WaitCancellationCompleted => ChildWorkflowCancellationType::WaitCancellationCompleted,
-                        CancellationType::Abandon => ChildWorkflowCancellationType::Abandon,
-                    } as i32,
-                    ..Default::default()
-                })
-            }
-            Command::CancelChild { seq } => CommandVariant::CancelChildWorkflowExecution(cmd::CancelChildWorkflowExecution {
-                child_workflow_seq: seq,
-                reason: "cancelled by the parent workflow".into(),
-            }),
-            Command::SignalExternal { seq, workflow_id, signal_name, args } => {
-                CommandVariant::SignalExternalWorkflowExecution(cmd::SignalExternalWorkflowExecution {
-                    seq,
-                    target: Some(signal_external_workflow_execution::Target::WorkflowExecution(NamespacedWorkflowExecution {
-                        namespace: namespace.to_owned(),
-                        workflow_id,
-                        run_id: String::new(),
-                    })),
-                    signal_name,
-                    args: payloads(&args),
-                    ..Default::default()
-                })
-            }
-            Command::CancelSignalExternal { seq } => CommandVariant::CancelSignalWorkflow(cmd::CancelSignalWorkflow { seq }),
-            Command::SetPatchMarker { patch_id, deprecated } => {
-                CommandVariant::SetPatchMarker(cmd::SetPatchMarker { patch_id, deprecated })
-            }
-            Command::RespondToQuery { query_id, answer } => CommandVariant::RespondToQuery(QueryResult {
-                query_id,
-                variant: Some(match answer {
-                    Ok(json) => query_result::Variant::Succeeded(QuerySuccess { response: Some(json_payload(&json)) }),
-                    Err(message) => query_result::Variant::Failed(Failure { message, ..Default::default() }),
-                }),
-            }),
-            Command::CompleteWorkflow { result } => {
-                CommandVariant::CompleteWorkflowExecution(cmd::CompleteWorkflowExecution { result: Some(json_payload(&result)) })
-            }
-            Command::FailWorkflow { message, error_type, non_retryable, details } => {
-                CommandVariant::FailWorkflowExecution(cmd::FailWorkflowExecution {
-                    failure: Some(application_failure(&message, &error_type, non_retryable, details.as_deref())),
-                })
-            }
-            Command::CancelWorkflow => CommandVariant::CancelWorkflowExecution(cmd::CancelWorkflowExecution { details: None }),
-            Command::ContinueAsNew { options } => CommandVariant::ContinueAsNewWorkflowExecution(cmd::ContinueAsNewWorkflowExecution {
-                workflow_type: options.workflow_type.unwrap_or_default(),
-                task_queue: queue(options.task_queue),
-                arguments: payloads(&options.args),
+                    run_id: String::new(),
+                })),
+                signal_name,
+                args: payloads(&args),
                 ..Default::default()
+            })
+        }
+        Command::CancelSignalExternal { seq } => CommandVariant::CancelSignalWorkflow(cmd::CancelSignalWorkflow { seq }),
+        Command::SetPatchMarker { patch_id, deprecated } => CommandVariant::SetPatchMarker(cmd::SetPatchMarker { patch_id, deprecated }),
+        Command::RespondToQuery { query_id, answer } => CommandVariant::RespondToQuery(QueryResult {
+            query_id,
+            variant: Some(match answer {
+                Ok(json) => query_result::Variant::Succeeded(QuerySuccess { response: Some(json_payload(&json)) }),
+                Err(message) => query_result::Variant::Failed(Failure { message, ..Default::default() }),
             }),
+        }),
+        Command::CompleteWorkflow { result } => {
+            CommandVariant::CompleteWorkflowExecution(cmd::CompleteWorkflowExecution { result: Some(json_payload(&result)) })
+        }
+        Command::FailWorkflow { message, error_type, non_retryable, details } => {
+            CommandVariant::FailWorkflowExecution(cmd::FailWorkflowExecution {
+                failure: Some(application_failure(&message, &error_type, non_retryable, details.as_deref())),
+            })
+        }
+        Command::CancelWorkflow => CommandVariant::CancelWorkflowExecution(cmd::CancelWorkflowExecution { details: None }),
+        Command::ContinueAsNew { options } => CommandVariant::ContinueAsNewWorkflowExecution(cmd::ContinueAsNewWorkflowExecution {
+            workflow_type: options.workflow_type.unwrap_or_default(),
+            task_queue: queue(options.task_queue),
+            arguments: payloads(&options.args),
+            memo: memo_to_proto(&options.memo),
+            search_attributes: (!options.search_attributes.is_empty())
+                .then(|| SearchAttributes { indexed_fields: search_attributes_to_proto(&options.search_attributes) }),
+            ..Default::default()
+        }),
+    }
+}
+
+fn timestamp(ms: u64) -> Timestamp {
+    Timestamp { seconds: (ms / 1000) as i64, nanos: ((ms % 1000) * 1_000_000) as i32 }
+}
+
+/// Memo fields as Temporal's payload map (JSON; a removed field is an
+/// empty payload, which the server deletes).
+fn memo_to_proto(fields: &[wit::MemoField]) -> HashMap<String, Payload> {
+    fields
+        .iter()
+        .map(|f| {
+            let payload = match &f.value {
+                Some(json) => json_payload(json),
+                None => null_payload(),
+            };
+            (f.name.clone(), payload)
         })
         .collect()
+}
+
+fn memo_from_proto(fields: &HashMap<String, Payload>) -> Vec<wit::MemoField> {
+    let mut memo: Vec<wit::MemoField> =
+        fields.iter().map(|(name, p)| wit::MemoField { name: name.clone(), value: payload_text(p).ok() }).collect();
+    memo.sort_by(|a, b| a.name.cmp(&b.name));
+    memo
+}
+
+/// The `binary/null` payload SDKs send to remove a memo field or unset a
+/// search attribute.
+fn null_payload() -> Payload {
+    Payload { metadata: [(ENCODING_KEY.to_owned(), b"binary/null".to_vec())].into_iter().collect(), ..Default::default() }
+}
+
+/// Search attributes as Temporal's payloads: JSON with the type in the
+/// `type` metadata, as every SDK writes them.
+fn search_attributes_to_proto(attributes: &[wit::SearchAttribute]) -> HashMap<String, Payload> {
+    use wit::SearchAttributeValue as V;
+    attributes
+        .iter()
+        .map(|a| {
+            let payload = match &a.value {
+                None => null_payload(),
+                Some(value) => {
+                    let (json, kind) = match value {
+                        V::Keyword(s) => (Json::String(s.clone()), "Keyword"),
+                        V::Text(s) => (Json::String(s.clone()), "Text"),
+                        V::Int(i) => (Json::from(*i), "Int"),
+                        V::Double(f) => (serde_json::Number::from_f64(*f).map_or(Json::Null, Json::Number), "Double"),
+                        V::Bool(b) => (Json::Bool(*b), "Bool"),
+                        V::Datetime(s) => (Json::String(s.clone()), "Datetime"),
+                        V::KeywordList(l) => (Json::from(l.clone()), "KeywordList"),
+                    };
+                    let mut p = json_payload(&json.to_string());
+                    p.metadata.insert("type".into(), kind.as_bytes().to_vec());
+                    p
+                }
+            };
+            (a.name.clone(), payload)
+        })
+        .collect()
+}
+
+/// Search attributes from Temporal's payloads, typed by their `type`
+/// metadata (or, without it, by the JSON value's shape).
+fn search_attributes_from_proto(fields: &HashMap<String, Payload>) -> Vec<wit::SearchAttribute> {
+    use wit::SearchAttributeValue as V;
+    let mut attributes: Vec<wit::SearchAttribute> = fields
+        .iter()
+        .filter_map(|(name, p)| {
+            let json = payload_json(p).ok()?;
+            let kind = p.metadata.get("type").map(|t| String::from_utf8_lossy(t).into_owned()).unwrap_or_default();
+            let value = match (kind.as_str(), &json) {
+                (_, Json::Null) => return None,
+                ("Text", Json::String(s)) => V::Text(s.clone()),
+                ("Datetime", Json::String(s)) => V::Datetime(s.clone()),
+                ("Keyword" | "", Json::String(s)) => V::Keyword(s.clone()),
+                ("Double", Json::Number(n)) => V::Double(n.as_f64()?),
+                (_, Json::Number(n)) if n.is_i64() => V::Int(n.as_i64()?),
+                (_, Json::Number(n)) => V::Double(n.as_f64()?),
+                (_, Json::Bool(b)) => V::Bool(*b),
+                (_, Json::Array(items)) => V::KeywordList(items.iter().filter_map(|i| i.as_str().map(str::to_owned)).collect()),
+                (_, Json::String(s)) => V::Keyword(s.clone()),
+                (_, Json::Object(_)) => return None,
+            };
+            Some(wit::SearchAttribute { name: name.clone(), value: Some(value) })
+        })
+        .collect();
+    attributes.sort_by(|a, b| a.name.cmp(&b.name));
+    attributes
 }
 
 /// An attempt's outcome as core's activity result.

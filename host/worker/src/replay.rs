@@ -203,8 +203,14 @@ pub async fn replay_on(registry: Arc<Registry>, histories: Vec<RecordedHistory>,
 
 /// Replays `histories` in order through one replay worker.
 pub async fn replay(registry: Arc<Registry>, histories: Vec<RecordedHistory>) -> anyhow::Result<Vec<ReplayOutcome>> {
-    let endpoint =
-        Endpoint { address: "replay".into(), namespace: "default".into(), task_queue: "caisson-replay".into(), api_key: None, tls: None };
+    let endpoint = Endpoint {
+        address: "replay".into(),
+        namespace: "default".into(),
+        task_queue: "caisson-replay".into(),
+        api_key: None,
+        tls: None,
+        fairness_key: None,
+    };
     let config = WorkerConfig::builder()
         .namespace(endpoint.namespace.clone())
         .task_queue(endpoint.task_queue.clone())

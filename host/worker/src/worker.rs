@@ -18,7 +18,9 @@ use temporalio_client::envconfig::LoadClientConfigProfileOptions;
 use temporalio_client::{ClientOptions, ClientTlsOptions, Connection, ConnectionOptions, TlsOptions};
 use temporalio_common::protos::coresdk::activity_task::{ActivityTask, activity_task};
 use temporalio_common::protos::coresdk::workflow_activation::WorkflowActivation;
-use temporalio_common::protos::coresdk::workflow_completion::WorkflowActivationCompletion;
+use temporalio_common::protos::coresdk::workflow_completion::{
+    self as workflow_completion, WorkflowActivationCompletion, workflow_activation_completion,
+};
 use temporalio_common::protos::coresdk::{ActivityHeartbeat, ActivityTaskCompletion};
 use temporalio_common::protos::temporal::api::failure::v1::Failure;
 use temporalio_common::worker::WorkerTaskTypes;
@@ -42,6 +44,9 @@ pub struct Endpoint {
     pub api_key: Option<String>,
     /// TLS, when on.
     pub tls: Option<TlsOptions>,
+    /// Fairness key for activities and children that set none: a
+    /// tenant's name, so that tenants sharing a queue get fair shares.
+    pub fairness_key: Option<String>,
 }
 
 impl Endpoint {
@@ -66,6 +71,7 @@ impl Endpoint {
                 .unwrap_or_else(|| "caisson".into()),
             api_key: settings.api_key.clone().or(profile.api_key),
             tls,
+            fairness_key: None,
         })
     }
 
@@ -129,7 +135,7 @@ impl Tenant {
         let watched = !self.folders.is_empty();
         WorkerTaskTypes {
             enable_workflows: watched || registry.workflow_types().next().is_some(),
-            enable_local_activities: false,
+            enable_local_activities: watched || registry.workflow_types().next().is_some(),
             enable_remote_activities: watched || registry.activity_types().next().is_some(),
             enable_nexus: false,
         }
@@ -348,7 +354,19 @@ pub fn process_activation(
     };
     match run.activate(activation) {
         Ok(commands) => {
-            WorkflowActivationCompletion::from_cmds(run_id, bridge::outgoing(commands, &endpoint.namespace, &endpoint.task_queue))
+            let to = bridge::Destination {
+                namespace: &endpoint.namespace,
+                task_queue: &endpoint.task_queue,
+                fairness_key: endpoint.fairness_key.as_deref(),
+            };
+            WorkflowActivationCompletion {
+                run_id,
+                status: Some(workflow_activation_completion::Status::Successful(workflow_completion::Success {
+                    commands: bridge::outgoing(commands, to),
+                    ..Default::default()
+                })),
+                ..Default::default()
+            }
         }
         Err(e) => fail(runs, e.message),
     }
@@ -431,8 +449,13 @@ async fn run_attempt(
         |d: &Option<prost_wkt_types::Duration>| d.as_ref().map(|d| (d.seconds.max(0) as u64) * 1000 + (d.nanos.max(0) as u64) / 1_000_000);
     let execution = start.workflow_execution.clone().unwrap_or_default();
     let heartbeat = {
-        let (worker, token) = (worker.clone(), task_token.to_vec());
+        let (worker, token, local) = (worker.clone(), task_token.to_vec(), start.is_local);
         Arc::new(move |details: Option<String>| {
+            // Local activities have no heartbeats in Temporal: their
+            // progress lives in this worker only.
+            if local {
+                return;
+            }
             worker.record_activity_heartbeat(ActivityHeartbeat {
                 task_token: token.clone(),
                 details: details.iter().map(|d| bridge::json_payload(d)).collect(),

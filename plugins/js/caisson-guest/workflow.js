@@ -19,7 +19,7 @@
 // componentize-js resolves relative imports only inside the folder it runs
 // from; `cargo xtask plugins` runs it from the repository root.
 
-import * as ctx from 'caisson:workflow/context@0.1.0';
+import * as ctx from 'caisson:workflow/context@0.2.0';
 
 const inbox = new Map(); // signal name -> [args (decoded JSON values)]
 const queryHandlers = new Map(); // query name -> handler(...args)
@@ -57,6 +57,45 @@ function answerQuery(query) {
   ctx.respondQuery(query.id, answer);
 }
 
+const updateHandlers = new Map();
+
+/** Registers an update handler: `onUpdate('approve', (who) => ..., { validator })`.
+ * The handler gets the decoded arguments and may start work and wait; its
+ * return value goes back to the caller, a thrown error rejects the update.
+ * A validator that throws rejects the update before it is accepted (never
+ * run on replay; no trace in history). */
+export function onUpdate(name, handler, { validator } = {}) {
+  updateHandlers.set(name, { handler, validator });
+}
+
+function applicationError(e, type) {
+  return { message: String(e?.message ?? e), errorType: e?.type ?? type, nonRetryable: true, details: undefined };
+}
+
+function answerUpdate(update) {
+  const registered = updateHandlers.get(update.name);
+  if (!registered) {
+    const known = [...updateHandlers.keys()].join(', ');
+    ctx.rejectUpdate(update.id, applicationError(`this workflow has no handler for update \`${update.name}\` (it handles: ${known})`, 'UpdateNotHandled'));
+    return;
+  }
+  let args;
+  try {
+    args = update.args.map((a) => JSON.parse(a));
+    if (update.runValidator && registered.validator) registered.validator(...args);
+  } catch (e) {
+    ctx.rejectUpdate(update.id, applicationError(e, 'ValidationError'));
+    return;
+  }
+  ctx.acceptUpdate(update.id);
+  try {
+    const result = registered.handler(...args);
+    ctx.completeUpdate(update.id, { tag: 'ok', val: JSON.stringify(result ?? null) });
+  } catch (e) {
+    ctx.completeUpdate(update.id, { tag: 'err', val: applicationError(e, 'UpdateFailed') });
+  }
+}
+
 /** Waits once; a resolution of one of `ids`, or undefined after handling
  * a signal, query or cancellation. */
 function waitOnce(ids) {
@@ -72,6 +111,9 @@ function waitOnce(ids) {
     }
     case 'query':
       answerQuery(event.val);
+      return undefined;
+    case 'update':
+      answerUpdate(event.val);
       return undefined;
     case 'cancel-requested':
       cancelRequested = true;
@@ -123,6 +165,8 @@ class ActivityBuilder {
       heartbeatTimeoutMs: undefined,
       retryPolicy: undefined,
       cancellationType: 'try-cancel',
+      summary: undefined,
+      priority: undefined,
     };
   }
   /** Adds arguments (each becomes one JSON payload). */
@@ -173,7 +217,7 @@ class ActivityBuilder {
 
 /** A durable timer. */
 export function timer(durationMs) {
-  return new Handle(ctx.startTimer(BigInt(durationMs)));
+  return new Handle(ctx.startTimer(BigInt(durationMs), undefined));
 }
 
 /** Sleeps durably: the worker may restart meanwhile. */
@@ -207,7 +251,7 @@ export function waitAny(handles) {
 /** Waits until `predicate()` holds (checked after every signal, query and
  * timer) or `timeoutMs` passes; true when it held. */
 export function condition(predicate, timeoutMs) {
-  const deadline = timeoutMs === undefined ? undefined : ctx.startTimer(BigInt(timeoutMs));
+  const deadline = timeoutMs === undefined ? undefined : ctx.startTimer(BigInt(timeoutMs), undefined);
   for (;;) {
     if (predicate()) {
       if (deadline !== undefined) ctx.cancel(deadline);
@@ -280,6 +324,6 @@ export function log(message, level = 'info') {
 
 /** Ends this run and starts a new one with `args`. Never returns. */
 export function continueAsNew(...args) {
-  ctx.continueAsNew({ workflowType: undefined, args: args.map((a) => JSON.stringify(a)), taskQueue: undefined });
+  ctx.continueAsNew({ workflowType: undefined, args: args.map((a) => JSON.stringify(a)), taskQueue: undefined, memo: [], searchAttributes: [] });
   throw new Error('continue-as-new returned');
 }

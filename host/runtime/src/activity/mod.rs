@@ -322,7 +322,8 @@ impl ActivityPlugin {
                 true,
             );
         };
-        let params = match payload::args_to_vals(args, &at.params) {
+        let unknown = if self.settings.strict_payloads { payload::UnknownFields::Refuse } else { payload::UnknownFields::Ignore };
+        let params = match payload::args_to_vals_with(args, &at.params, unknown) {
             Ok(p) => p,
             Err(e) => {
                 return AttemptOutcome::failed(format!("plugin {}: activity `{activity_type}`: {e}", self.name), "InvalidArgument", true);

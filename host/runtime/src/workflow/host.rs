@@ -56,12 +56,6 @@ impl WorkflowHost {
             .stderr(replay_aware_log(run, plugin, LogLevel::Warn));
         wasi.build()
     }
-
-    fn state(&self) -> MutexGuard<'_, RunState> {
-        // A poisoned lock means a host panic mid-call; the state is still
-        // the best information there is.
-        self.run.lock().unwrap_or_else(|e| e.into_inner())
-    }
 }
 
 impl WasiView for WorkflowHost {
@@ -79,8 +73,12 @@ impl context::Host for WorkflowHost {
         Ok(self.state().start_activity(options)?)
     }
 
-    fn start_timer(&mut self, duration: u64) -> wasmtime::Result<u32> {
-        Ok(self.state().start_timer(duration)?)
+    fn start_local_activity(&mut self, options: bindings::LocalActivityOptions) -> wasmtime::Result<u32> {
+        Ok(self.state().start_local_activity(options)?)
+    }
+
+    fn start_timer(&mut self, duration: u64, summary: Option<String>) -> wasmtime::Result<u32> {
+        Ok(self.state().start_timer(duration, summary)?)
     }
 
     fn start_child_workflow(&mut self, options: bindings::ChildWorkflowOptions) -> wasmtime::Result<u32> {
@@ -96,23 +94,43 @@ impl context::Host for WorkflowHost {
     }
 
     async fn wait(&mut self, handles: Vec<u32>) -> wasmtime::Result<Event> {
-        let run = self.run.clone();
-        // Pending suspends the guest's fiber; the driver polls again after
-        // it has applied the next activation's jobs.
-        let event = std::future::poll_fn(|_| {
-            let mut state = run.lock().unwrap_or_else(|e| e.into_inner());
-            let next = state.next_event(&handles);
-            state.waiting = matches!(next, Ok(None));
-            match next {
-                Ok(Some(event)) => Poll::Ready(Ok(event)),
-                Ok(None) => Poll::Pending,
-                Err(misuse) => Poll::Ready(Err(misuse)),
-            }
-        })
-        .await?;
-        self.refuel = true;
-        self.activation_started = std::time::Instant::now();
-        Ok(event)
+        self.wait_event(handles).await
+    }
+
+    fn accept_update(&mut self, id: String) -> wasmtime::Result<()> {
+        Ok(self.state().accept_update(&id)?)
+    }
+
+    fn reject_update(&mut self, id: String, error: bindings::ApplicationError) -> wasmtime::Result<()> {
+        Ok(self.state().reject_update(&id, error)?)
+    }
+
+    fn complete_update(&mut self, id: String, result: Result<String, bindings::ApplicationError>) -> wasmtime::Result<()> {
+        Ok(self.state().complete_update(&id, result)?)
+    }
+
+    fn upsert_search_attributes(&mut self, attributes: Vec<bindings::SearchAttribute>) -> wasmtime::Result<()> {
+        Ok(self.state().upsert_search_attributes(attributes)?)
+    }
+
+    fn upsert_memo(&mut self, fields: Vec<bindings::MemoField>) -> wasmtime::Result<()> {
+        Ok(self.state().upsert_memo(fields)?)
+    }
+
+    fn set_current_details(&mut self, details: String) -> wasmtime::Result<()> {
+        self.state().current_details = details;
+        Ok(())
+    }
+
+    async fn end_cancelled(&mut self) -> wasmtime::Result<()> {
+        {
+            let mut state = self.state();
+            state.end_cancelled()?;
+            state.waiting = true;
+        }
+        // Never returns: the run is over, and the driver drops the instance.
+        std::future::pending::<()>().await;
+        Ok(())
     }
 
     fn poll(&mut self, handle: u32) -> wasmtime::Result<Option<Outcome>> {
@@ -153,14 +171,47 @@ impl context::Host for WorkflowHost {
     }
 
     fn log(&mut self, level: LogLevel, message: String) -> wasmtime::Result<()> {
-        let state = self.state();
-        if !state.is_replaying {
-            log_line(level, &self.plugin, &state.info.workflow_id, &message);
-        }
+        self.log_message(level, &message);
         Ok(())
     }
 
     async fn continue_as_new(&mut self, options: bindings::ContinueAsNewOptions) -> wasmtime::Result<()> {
+        self.end_with_continue_as_new(options).await
+    }
+}
+
+impl WorkflowHost {
+    /// `wait`, for every WIT version.
+    pub(crate) async fn wait_event(&mut self, handles: Vec<u32>) -> wasmtime::Result<Event> {
+        let run = self.run.clone();
+        // Pending suspends the guest's fiber; the driver polls again after
+        // it has applied the next activation's jobs.
+        let event = std::future::poll_fn(|_| {
+            let mut state = run.lock().unwrap_or_else(|e| e.into_inner());
+            let next = state.next_event(&handles);
+            state.waiting = matches!(next, Ok(None));
+            match next {
+                Ok(Some(event)) => Poll::Ready(Ok(event)),
+                Ok(None) => Poll::Pending,
+                Err(misuse) => Poll::Ready(Err(misuse)),
+            }
+        })
+        .await?;
+        self.refuel = true;
+        self.activation_started = std::time::Instant::now();
+        Ok(event)
+    }
+
+    /// `log`, for every WIT version: dropped while replaying.
+    pub(crate) fn log_message(&self, level: LogLevel, message: &str) {
+        let state = self.state();
+        if !state.is_replaying {
+            log_line(level, &self.plugin, &state.info.workflow_id, message);
+        }
+    }
+
+    /// `continue-as-new`, for every WIT version. Never returns.
+    pub(crate) async fn end_with_continue_as_new(&mut self, options: bindings::ContinueAsNewOptions) -> wasmtime::Result<()> {
         {
             let mut state = self.state();
             state.continue_as_new(options)?;
@@ -169,6 +220,12 @@ impl context::Host for WorkflowHost {
         // Never returns: the run is over, and the driver drops the instance.
         std::future::pending::<()>().await;
         Ok(())
+    }
+
+    pub(crate) fn state(&self) -> MutexGuard<'_, RunState> {
+        // A poisoned lock means a host panic mid-call; the state is still
+        // the best information there is.
+        self.run.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 

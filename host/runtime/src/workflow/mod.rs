@@ -9,6 +9,7 @@
 
 pub mod bindings;
 mod host;
+mod legacy;
 pub mod state;
 
 use crate::meter::SharedMeter;
@@ -41,6 +42,7 @@ pub const DEFAULT_DEADLINE_TICKS: u64 = 500;
 pub fn workflow_linker(engine: &Engine) -> wasmtime::Result<Linker<WorkflowHost>> {
     let mut linker = Linker::new(engine);
     bindings::Imports::add_to_linker::<_, HasSelf<_>>(&mut linker, |h| h)?;
+    bindings::v0_1::Imports::add_to_linker::<_, HasSelf<_>>(&mut linker, |h| h)?;
     wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
     Ok(linker)
 }
@@ -54,6 +56,10 @@ pub struct WorkflowPlugin {
     pre: InstancePre<WorkflowHost>,
     types: BTreeMap<String, TypedExport>,
     query_handler: Option<ComponentExportIndex>,
+    /// Built against `caisson:workflow@0.1.0` (no updates; `CancelledError`
+    /// ends a cancelled run).
+    legacy: bool,
+    unknown_fields: payload::UnknownFields,
     fuel: u64,
     deadline_ticks: u64,
     memory_mb: Option<u64>,
@@ -83,12 +89,15 @@ impl WorkflowPlugin {
             .find(|(name, ext)| matches!(ext.ty, ComponentItem::ComponentInstance(_)) && name.starts_with("caisson:workflow/queries@"))
             .and_then(|(name, _)| component.get_export_index(None, name))
             .and_then(|iface| component.get_export_index(Some(&iface), "handle"));
+        let legacy = ty.imports(engine).any(|(name, _)| name.starts_with("caisson:workflow/context@0.1."));
         Ok(WorkflowPlugin {
             name: source.name.as_str().into(),
             sha256,
             pre,
             types,
             query_handler,
+            legacy,
+            unknown_fields: if source.settings.strict_payloads { payload::UnknownFields::Refuse } else { payload::UnknownFields::Ignore },
             meters: crate::meter::unmetered(),
             memory_mb: source.settings.memory_mb,
             fuel: source.settings.fuel.unwrap_or(DEFAULT_FUEL),
@@ -102,6 +111,11 @@ impl WorkflowPlugin {
     /// The workflow types this plugin exports.
     pub fn workflow_types(&self) -> impl Iterator<Item = &str> {
         self.types.keys().map(String::as_str)
+    }
+
+    /// The `caisson:workflow` version the plugin was built against.
+    pub fn wit_version(&self) -> &'static str {
+        if self.legacy { "0.1.0" } else { "0.2.0" }
     }
 }
 
@@ -176,9 +190,11 @@ impl WorkflowRun {
             let known: Vec<&str> = plugin.workflow_types().collect();
             return Err(fail(format!("no workflow type `{}` (it exports: {})", request.workflow_type, known.join(", "))));
         };
-        let params = payload::args_to_vals(&request.args, &wt.params)
+        let params = payload::args_to_vals_with(&request.args, &wt.params, plugin.unknown_fields)
             .map_err(|e: ArgsError| fail(format!("workflow `{}`: {e}", request.workflow_type)))?;
-        let state = Arc::new(Mutex::new(RunState::new(request.info, request.randomness_seed)));
+        let mut run_state = RunState::new(request.info, request.randomness_seed);
+        run_state.updates_supported = !plugin.legacy;
+        let state = Arc::new(Mutex::new(run_state));
         let mut store = Store::new(plugin.pre.engine(), WorkflowHost::new(state.clone(), plugin.name.clone()));
         let (fuel, ticks) = (plugin.fuel, plugin.deadline_ticks);
         let budget = crate::engine::EPOCH_TICK * ticks as u32;
@@ -361,7 +377,9 @@ impl WorkflowRun {
             }
             (Val::Result(Err(e)), Some(Type::Result(_))) => {
                 let error = application_error(e.as_deref());
-                if self.lock().is_cancel_requested() && error.error_type == "CancelledError" {
+                // Plugins of caisson:workflow@0.1.0 end cancelled this way;
+                // 0.2.0 has `end-cancelled`.
+                if self.plugin.legacy && self.lock().is_cancel_requested() && error.error_type == "CancelledError" {
                     Command::CancelWorkflow
                 } else {
                     Command::FailWorkflow {

@@ -7,7 +7,8 @@
 //! jobs to it between runs.
 
 use super::bindings::{
-    ActivityOptions, ChildWorkflowOptions, ContinueAsNewOptions, Event, Failure, Outcome, Query, Resolution, Signal, WorkflowInfo,
+    ActivityOptions, ApplicationError, ChildWorkflowOptions, ContinueAsNewOptions, Event, Failure, LocalActivityOptions, MemoField,
+    Outcome, Query, Resolution, SearchAttribute, Signal, Update, WorkflowInfo,
 };
 use std::collections::{HashMap, HashSet, VecDeque};
 
@@ -19,6 +20,8 @@ pub type Seq = u32;
 pub enum HandleKind {
     /// A scheduled activity.
     Activity,
+    /// A local activity (possibly between attempts, on a backoff timer).
+    LocalActivity,
     /// A durable timer.
     Timer,
     /// A child workflow.
@@ -35,8 +38,13 @@ pub enum HandleKind {
 pub enum Command {
     /// Schedule an activity.
     ScheduleActivity { seq: Seq, options: ActivityOptions },
+    /// Schedule a local activity (`attempt` and `original_schedule_time_ms`
+    /// carry on after a backoff timer).
+    ScheduleLocalActivity { seq: Seq, options: LocalActivityOptions, attempt: u32, original_schedule_time_ms: Option<u64> },
+    /// Ask a local activity to cancel.
+    RequestCancelLocalActivity { seq: Seq },
     /// Start a timer.
-    StartTimer { seq: Seq, millis: u64 },
+    StartTimer { seq: Seq, millis: u64, summary: Option<String> },
     /// Cancel a timer.
     CancelTimer { seq: Seq },
     /// Ask an activity to cancel.
@@ -53,6 +61,12 @@ pub enum Command {
     SetPatchMarker { patch_id: String, deprecated: bool },
     /// Answer a query.
     RespondToQuery { query_id: String, answer: Result<String, String> },
+    /// Accept, reject or complete an update.
+    UpdateResponse { protocol_instance_id: String, response: UpdateResponse },
+    /// Set or remove search attributes.
+    UpsertSearchAttributes { attributes: Vec<SearchAttribute> },
+    /// Set or remove memo fields.
+    ModifyMemo { fields: Vec<MemoField> },
     /// Complete the workflow with a JSON result.
     CompleteWorkflow { result: String },
     /// Fail the workflow with an application error.
@@ -61,6 +75,17 @@ pub enum Command {
     CancelWorkflow,
     /// Continue as a new run.
     ContinueAsNew { options: ContinueAsNewOptions },
+}
+
+/// How the workflow answered an update.
+#[derive(Debug, Clone, PartialEq)]
+pub enum UpdateResponse {
+    /// Validated (or not asked to be): the caller waits for completion.
+    Accepted,
+    /// Refused before acceptance, or failed after it.
+    Rejected(ApplicationError),
+    /// Done, with a JSON result.
+    Completed(String),
 }
 
 impl Command {
@@ -82,6 +107,9 @@ pub enum Job {
     FireTimer { seq: Seq },
     /// An activity finished.
     ResolveActivity { seq: Seq, outcome: Outcome },
+    /// A local activity's retry must wait `backoff_ms` on a durable timer,
+    /// then run attempt `attempt`.
+    LocalActivityBackoff { seq: Seq, attempt: u32, backoff_ms: u64, original_schedule_time_ms: Option<u64> },
     /// A child workflow could not start.
     ChildStartFailed { seq: Seq, failure: Failure },
     /// A child workflow started.
@@ -94,6 +122,10 @@ pub enum Job {
     Signal(Signal),
     /// A query arrived.
     Query(Query),
+    /// An update arrived (`protocol_instance_id` goes back in the response).
+    Update { update: Update, protocol_instance_id: String },
+    /// An update whose input could not be read: rejected at once.
+    RejectUpdate { protocol_instance_id: String, message: String },
     /// Cancellation of the workflow was requested.
     Cancel,
     /// History says this patch was applied.
@@ -117,6 +149,32 @@ pub enum GuestMisuse {
     /// A call after `continue-as-new`.
     #[error("called the workflow context after continue-as-new")]
     AfterContinueAsNew,
+    /// `accept-update`, `reject-update` or `complete-update` with an id
+    /// that is not in the state the call needs.
+    #[error("{call} for update id `{id}`, which is not {expected}")]
+    UpdateState {
+        /// The context function called.
+        call: &'static str,
+        /// The update id.
+        id: String,
+        /// What the update should have been.
+        expected: &'static str,
+    },
+    /// `end-cancelled` without a cancellation request.
+    #[error("called end-cancelled, but nobody requested cancellation of this workflow")]
+    EndCancelledUnrequested,
+}
+
+/// An update the workflow has received, by where it is in its life.
+#[derive(Debug, Clone)]
+struct OpenUpdate {
+    name: String,
+    protocol_instance_id: String,
+}
+
+/// An application error the host raises for the caller of an update.
+fn rejection(error_type: &str, message: String) -> ApplicationError {
+    ApplicationError { message, error_type: error_type.into(), non_retryable: true, details: None }
 }
 
 /// SplitMix64: tiny, fast, and the same sequence on every replay.
@@ -139,6 +197,16 @@ impl DeterministicRng {
     }
 }
 
+/// A local activity between its attempts.
+#[derive(Debug, Clone)]
+struct LocalActivityRun {
+    options: LocalActivityOptions,
+    /// The seq of the attempt or backoff timer now in flight.
+    current: Seq,
+    /// True while waiting on a backoff timer.
+    in_backoff: bool,
+}
+
 /// Everything the workflow context knows about one run.
 #[derive(Debug)]
 pub struct RunState {
@@ -158,6 +226,24 @@ pub struct RunState {
     signals: VecDeque<Signal>,
     queries: VecDeque<Query>,
     open_queries: Vec<Query>,
+    /// Updates not yet returned by `wait`.
+    updates: VecDeque<(Update, String)>,
+    /// Returned by `wait`, neither accepted nor rejected yet.
+    unanswered_updates: HashMap<String, OpenUpdate>,
+    /// Accepted, not completed yet.
+    accepted_updates: HashMap<String, OpenUpdate>,
+    /// False for plugins built against `caisson:workflow@0.1.0`, whose
+    /// `wait` cannot deliver updates: the host rejects them at once.
+    pub updates_supported: bool,
+    /// Local activities: the handle the guest holds → its options and the
+    /// seq of its current attempt (or backoff timer).
+    local_activities: HashMap<u32, LocalActivityRun>,
+    /// Seq of a local activity attempt or backoff timer → the guest's handle.
+    local_seqs: HashMap<Seq, u32>,
+    /// Backoff timer seq → (next attempt, original schedule time).
+    pending_local_retries: HashMap<Seq, (u32, Option<u64>)>,
+    /// The workflow's current details (`set-current-details`).
+    pub current_details: String,
     cancel_requested: bool,
     cancel_delivered: bool,
     patches_in_history: HashSet<String>,
@@ -184,6 +270,14 @@ impl RunState {
             signals: VecDeque::new(),
             queries: VecDeque::new(),
             open_queries: Vec::new(),
+            updates: VecDeque::new(),
+            unanswered_updates: HashMap::new(),
+            accepted_updates: HashMap::new(),
+            updates_supported: true,
+            local_activities: HashMap::new(),
+            local_seqs: HashMap::new(),
+            pending_local_retries: HashMap::new(),
+            current_details: String::new(),
             cancel_requested: false,
             cancel_delivered: false,
             patches_in_history: HashSet::new(),
@@ -197,8 +291,21 @@ impl RunState {
     /// Applies one job from an activation.
     pub fn apply(&mut self, job: Job) {
         match job {
-            Job::FireTimer { seq } => self.resolve(seq, Outcome::Completed("null".into())),
-            Job::ResolveActivity { seq, outcome } | Job::ResolveChild { seq, outcome } => self.resolve(seq, outcome),
+            Job::FireTimer { seq } => match self.local_seqs.get(&seq).copied() {
+                Some(handle) => self.retry_local_activity(handle, seq),
+                None => self.resolve(seq, Outcome::Completed("null".into())),
+            },
+            Job::ResolveActivity { seq, outcome } => match self.local_seqs.remove(&seq) {
+                Some(handle) => {
+                    self.local_activities.remove(&handle);
+                    self.resolve(handle, outcome)
+                }
+                None => self.resolve(seq, outcome),
+            },
+            Job::LocalActivityBackoff { seq, attempt, backoff_ms, original_schedule_time_ms } => {
+                self.back_off_local_activity(seq, attempt, backoff_ms, original_schedule_time_ms)
+            }
+            Job::ResolveChild { seq, outcome } => self.resolve(seq, outcome),
             Job::ChildStartFailed { seq, failure } => self.resolve(seq, Outcome::Failed(failure)),
             Job::ChildStarted { .. } => {}
             Job::ResolveSignalExternal { seq, failure } => {
@@ -206,6 +313,29 @@ impl RunState {
             }
             Job::Signal(s) => self.signals.push_back(s),
             Job::Query(q) => self.queries.push_back(q),
+            Job::RejectUpdate { protocol_instance_id, message } => self.commands.push(Command::UpdateResponse {
+                protocol_instance_id,
+                response: UpdateResponse::Rejected(rejection("InvalidArgument", message)),
+            }),
+            Job::Update { update, protocol_instance_id } => {
+                if self.updates_supported && !self.closed {
+                    self.updates.push_back((update, protocol_instance_id));
+                } else {
+                    let why = if self.closed {
+                        format!("the workflow has already returned; update `{}` cannot be handled", update.name)
+                    } else {
+                        format!(
+                            "this workflow's plugin was built against caisson:workflow@0.1.0, which has no updates: \
+                             rebuild it against 0.2.0 to handle update `{}`",
+                            update.name
+                        )
+                    };
+                    self.commands.push(Command::UpdateResponse {
+                        protocol_instance_id,
+                        response: UpdateResponse::Rejected(rejection("UpdateNotHandled", why)),
+                    });
+                }
+            }
             Job::Cancel => self.cancel_requested = true,
             Job::NotifyHasPatch { patch_id } => {
                 self.patches_in_history.insert(patch_id);
@@ -252,10 +382,52 @@ impl RunState {
     }
 
     /// `start-timer`.
-    pub fn start_timer(&mut self, millis: u64) -> Result<u32, GuestMisuse> {
+    pub fn start_timer(&mut self, millis: u64, summary: Option<String>) -> Result<u32, GuestMisuse> {
         let seq = self.issue(HandleKind::Timer)?;
-        self.commands.push(Command::StartTimer { seq, millis: millis.max(1) });
+        self.commands.push(Command::StartTimer { seq, millis: millis.max(1), summary });
         Ok(seq)
+    }
+
+    /// `start-local-activity`. The handle is the seq of the first attempt;
+    /// later attempts (after a backoff timer) get seqs of their own, mapped
+    /// back to it.
+    pub fn start_local_activity(&mut self, mut options: LocalActivityOptions) -> Result<u32, GuestMisuse> {
+        let seq = self.issue(HandleKind::LocalActivity)?;
+        if options.activity_id.as_deref().is_none_or(str::is_empty) {
+            options.activity_id = Some(seq.to_string());
+        }
+        self.local_activities.insert(seq, LocalActivityRun { options: options.clone(), current: seq, in_backoff: false });
+        self.local_seqs.insert(seq, seq);
+        self.commands.push(Command::ScheduleLocalActivity { seq, options, attempt: 1, original_schedule_time_ms: None });
+        Ok(seq)
+    }
+
+    /// Core asked for a backoff: a durable timer, then the next attempt.
+    fn back_off_local_activity(&mut self, seq: Seq, attempt: u32, backoff_ms: u64, original_schedule_time_ms: Option<u64>) {
+        let Some(handle) = self.local_seqs.remove(&seq) else { return };
+        let timer = self.next_seq;
+        self.next_seq += 1;
+        self.local_seqs.insert(timer, handle);
+        if let Some(run) = self.local_activities.get_mut(&handle) {
+            run.current = timer;
+            run.in_backoff = true;
+            self.pending_local_retries.insert(timer, (attempt, original_schedule_time_ms));
+        }
+        self.commands.push(Command::StartTimer { seq: timer, millis: backoff_ms.max(1), summary: None });
+    }
+
+    /// The backoff timer fired: schedule the next attempt.
+    fn retry_local_activity(&mut self, handle: u32, timer: Seq) {
+        self.local_seqs.remove(&timer);
+        let Some((attempt, original_schedule_time_ms)) = self.pending_local_retries.remove(&timer) else { return };
+        let Some(run) = self.local_activities.get_mut(&handle) else { return };
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        run.current = seq;
+        run.in_backoff = false;
+        let options = run.options.clone();
+        self.local_seqs.insert(seq, handle);
+        self.commands.push(Command::ScheduleLocalActivity { seq, options, attempt, original_schedule_time_ms });
     }
 
     /// `start-child-workflow`.
@@ -287,6 +459,19 @@ impl RunState {
                 self.resolve(handle, Outcome::Failed(Failure::Cancelled("timer cancelled".into())));
             }
             HandleKind::Activity => self.commands.push(Command::RequestCancelActivity { seq: handle }),
+            HandleKind::LocalActivity => {
+                let Some(run) = self.local_activities.get(&handle).cloned() else { return Ok(()) };
+                if run.in_backoff {
+                    // Between attempts: cancel the timer and resolve now.
+                    self.local_activities.remove(&handle);
+                    self.local_seqs.remove(&run.current);
+                    self.pending_local_retries.remove(&run.current);
+                    self.commands.push(Command::CancelTimer { seq: run.current });
+                    self.resolve(handle, Outcome::Failed(Failure::Cancelled("local activity cancelled".into())));
+                } else {
+                    self.commands.push(Command::RequestCancelLocalActivity { seq: run.current });
+                }
+            }
             HandleKind::Child => self.commands.push(Command::CancelChild { seq: handle }),
             HandleKind::SignalExternal => self.commands.push(Command::CancelSignalExternal { seq: handle }),
         }
@@ -309,6 +494,14 @@ impl RunState {
             // The guest waited again without answering: the host answers
             // for it (see `take_commands`) and does not block on it.
             self.fail_open_queries();
+        }
+        // An update must be accepted or rejected in the activation that
+        // brought it: one the guest waited past unanswered is rejected.
+        self.reject_unanswered_updates();
+        if let Some((update, protocol_instance_id)) = self.updates.pop_front() {
+            self.unanswered_updates
+                .insert(update.id.clone(), OpenUpdate { name: update.name.clone(), protocol_instance_id: protocol_instance_id.clone() });
+            return Ok(Some(Event::Update(update)));
         }
         if let Some(s) = self.signals.pop_front() {
             return Ok(Some(Event::Signal(s)));
@@ -340,6 +533,106 @@ impl RunState {
         let pos = self.open_queries.iter().position(|q| q.id == id).ok_or_else(|| GuestMisuse::UnknownQuery(id.to_owned()))?;
         self.open_queries.remove(pos);
         self.commands.push(Command::RespondToQuery { query_id: id.to_owned(), answer });
+        Ok(())
+    }
+
+    /// `accept-update`.
+    pub fn accept_update(&mut self, id: &str) -> Result<(), GuestMisuse> {
+        let open = self.unanswered_updates.remove(id).ok_or_else(|| GuestMisuse::UpdateState {
+            call: "accept-update",
+            id: id.to_owned(),
+            expected: "a received update awaiting acceptance",
+        })?;
+        self.commands
+            .push(Command::UpdateResponse { protocol_instance_id: open.protocol_instance_id.clone(), response: UpdateResponse::Accepted });
+        self.accepted_updates.insert(id.to_owned(), open);
+        Ok(())
+    }
+
+    /// `reject-update`: refused before acceptance.
+    pub fn reject_update(&mut self, id: &str, error: ApplicationError) -> Result<(), GuestMisuse> {
+        let open = self.unanswered_updates.remove(id).ok_or_else(|| GuestMisuse::UpdateState {
+            call: "reject-update",
+            id: id.to_owned(),
+            expected: "a received update awaiting acceptance",
+        })?;
+        self.commands
+            .push(Command::UpdateResponse { protocol_instance_id: open.protocol_instance_id, response: UpdateResponse::Rejected(error) });
+        Ok(())
+    }
+
+    /// `complete-update`: the accepted update's result or error.
+    pub fn complete_update(&mut self, id: &str, result: Result<String, ApplicationError>) -> Result<(), GuestMisuse> {
+        let open = self.accepted_updates.remove(id).ok_or_else(|| GuestMisuse::UpdateState {
+            call: "complete-update",
+            id: id.to_owned(),
+            expected: "an accepted update",
+        })?;
+        let response = match result {
+            Ok(json) => UpdateResponse::Completed(json),
+            Err(error) => UpdateResponse::Rejected(error),
+        };
+        self.commands.push(Command::UpdateResponse { protocol_instance_id: open.protocol_instance_id, response });
+        Ok(())
+    }
+
+    fn reject_unanswered_updates(&mut self) {
+        for (_, open) in std::mem::take(&mut self.unanswered_updates) {
+            let why = format!("the workflow waited without accepting or rejecting update `{}` (no handler for it?)", open.name);
+            self.commands.push(Command::UpdateResponse {
+                protocol_instance_id: open.protocol_instance_id,
+                response: UpdateResponse::Rejected(rejection("UpdateNotHandled", why)),
+            });
+        }
+    }
+
+    /// Updates the guest can no longer answer (it returned): rejected, and
+    /// accepted ones failed, so no caller waits forever.
+    pub fn reject_remaining_updates(&mut self, why: &str) {
+        self.reject_unanswered_updates();
+        let undelivered: Vec<(String, String)> = self.updates.drain(..).map(|(u, p)| (u.name, p)).collect();
+        let accepted: Vec<(String, String)> = self.accepted_updates.drain().map(|(_, o)| (o.name, o.protocol_instance_id)).collect();
+        for (name, protocol_instance_id) in undelivered.into_iter().chain(accepted) {
+            self.commands.push(Command::UpdateResponse {
+                protocol_instance_id,
+                response: UpdateResponse::Rejected(rejection("UpdateNotHandled", format!("{why}; update `{name}` was not completed"))),
+            });
+        }
+    }
+
+    /// `upsert-search-attributes`: recorded in workflow info at once.
+    pub fn upsert_search_attributes(&mut self, attributes: Vec<SearchAttribute>) -> Result<(), GuestMisuse> {
+        self.check_may_command()?;
+        for attribute in &attributes {
+            self.info.search_attributes.retain(|a| a.name != attribute.name);
+            if attribute.value.is_some() {
+                self.info.search_attributes.push(attribute.clone());
+            }
+        }
+        self.commands.push(Command::UpsertSearchAttributes { attributes });
+        Ok(())
+    }
+
+    /// `upsert-memo`: recorded in workflow info at once.
+    pub fn upsert_memo(&mut self, fields: Vec<MemoField>) -> Result<(), GuestMisuse> {
+        self.check_may_command()?;
+        for field in &fields {
+            self.info.memo.retain(|m| m.name != field.name);
+            if field.value.is_some() {
+                self.info.memo.push(field.clone());
+            }
+        }
+        self.commands.push(Command::ModifyMemo { fields });
+        Ok(())
+    }
+
+    /// `end-cancelled`: the run ends as cancelled.
+    pub fn end_cancelled(&mut self) -> Result<(), GuestMisuse> {
+        self.check_may_command()?;
+        if !self.cancel_requested {
+            return Err(GuestMisuse::EndCancelledUnrequested);
+        }
+        self.finish(Command::CancelWorkflow);
         Ok(())
     }
 
@@ -389,13 +682,15 @@ impl RunState {
     /// `continue-as-new`.
     pub fn continue_as_new(&mut self, options: ContinueAsNewOptions) -> Result<(), GuestMisuse> {
         self.check_may_command()?;
-        self.commands.push(Command::ContinueAsNew { options });
-        self.closed = true;
+        self.finish(Command::ContinueAsNew { options });
         Ok(())
     }
 
-    /// Adds a terminal command (completion of the workflow function).
+    /// Adds the terminal command (the workflow function returned, or
+    /// continued as new, or ended cancelled). Updates it can no longer
+    /// answer are rejected first: the terminal command must come last.
     pub fn finish(&mut self, command: Command) {
+        self.reject_remaining_updates("the workflow has ended");
         self.closed = true;
         self.commands.push(command);
     }
@@ -404,6 +699,7 @@ impl RunState {
     /// left unanswered failed.
     pub fn take_commands(&mut self) -> Vec<Command> {
         self.fail_open_queries();
+        self.reject_unanswered_updates();
         std::mem::take(&mut self.commands)
     }
 }
@@ -423,6 +719,9 @@ mod tests {
             attempt: 1,
             continued_from_run_id: None,
             parent_workflow_id: None,
+            memo: vec![],
+            search_attributes: vec![],
+            start_time_ms: 0,
         }
     }
 
@@ -438,6 +737,8 @@ mod tests {
             heartbeat_timeout_ms: None,
             retry_policy: None,
             cancellation_type: CancellationType::TryCancel,
+            summary: None,
+            priority: None,
         }
     }
 
@@ -466,7 +767,7 @@ mod tests {
     #[test]
     fn signals_and_queries_come_before_resolutions_and_cancellation_once() {
         let mut s = RunState::new(info(), 1);
-        let t = s.start_timer(5).unwrap();
+        let t = s.start_timer(5, None).unwrap();
         s.apply(Job::FireTimer { seq: t });
         s.apply(Job::Signal(Signal { name: "approve".into(), args: vec![] }));
         s.apply(Job::Cancel);
@@ -484,7 +785,7 @@ mod tests {
         let mut s = RunState::new(info(), 1);
         s.apply(Job::Query(Query { id: "q1".into(), name: "status".into(), args: vec![] }));
         assert!(matches!(s.next_event(&[]).unwrap(), Some(Event::Query(_))));
-        assert_eq!(s.start_timer(1), Err(GuestMisuse::CommandDuringQuery("status".into())));
+        assert_eq!(s.start_timer(1, None), Err(GuestMisuse::CommandDuringQuery("status".into())));
         assert_eq!(s.respond_query("nope", Ok("1".into())), Err(GuestMisuse::UnknownQuery("nope".into())));
         // Waiting again without answering: the host fails the query.
         assert_eq!(s.next_event(&[]).unwrap(), None);
@@ -502,7 +803,7 @@ mod tests {
     #[test]
     fn cancelling_a_timer_resolves_it_and_ignores_a_late_fire() {
         let mut s = RunState::new(info(), 1);
-        let t = s.start_timer(1000).unwrap();
+        let t = s.start_timer(1000, None).unwrap();
         s.cancel(t).unwrap();
         s.apply(Job::FireTimer { seq: t });
         assert!(matches!(
@@ -542,8 +843,15 @@ mod tests {
     #[test]
     fn nothing_after_continue_as_new() {
         let mut s = RunState::new(info(), 1);
-        s.continue_as_new(ContinueAsNewOptions { workflow_type: None, args: vec![], task_queue: None }).unwrap();
-        assert_eq!(s.start_timer(1), Err(GuestMisuse::AfterContinueAsNew));
+        s.continue_as_new(ContinueAsNewOptions {
+            workflow_type: None,
+            args: vec![],
+            task_queue: None,
+            memo: vec![],
+            search_attributes: vec![],
+        })
+        .unwrap();
+        assert_eq!(s.start_timer(1, None), Err(GuestMisuse::AfterContinueAsNew));
         let child = ChildWorkflowOptions {
             workflow_type: "c".into(),
             args: vec![],
@@ -554,7 +862,121 @@ mod tests {
             retry_policy: None,
             parent_close_policy: crate::workflow::bindings::ParentClosePolicy::Terminate,
             cancellation_type: CancellationType::WaitCancellationCompleted,
+            memo: vec![],
+            search_attributes: vec![],
+            static_summary: None,
+            static_details: None,
+            priority: None,
         };
         assert!(s.start_child(child).is_err());
+    }
+
+    fn update(id: &str, name: &str) -> Job {
+        Job::Update {
+            update: Update { id: id.into(), name: name.into(), args: vec![], run_validator: true },
+            protocol_instance_id: format!("p-{id}"),
+        }
+    }
+
+    fn responses(commands: &[Command]) -> Vec<(String, UpdateResponse)> {
+        commands
+            .iter()
+            .filter_map(|c| match c {
+                Command::UpdateResponse { protocol_instance_id, response } => Some((protocol_instance_id.clone(), response.clone())),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn updates_are_accepted_then_completed_and_unanswered_ones_are_rejected() {
+        let mut s = RunState::new(info(), 1);
+        s.apply(update("u1", "approve"));
+        s.apply(update("u2", "unknown"));
+        assert!(matches!(s.next_event(&[]).unwrap(), Some(Event::Update(u)) if u.id == "u1" && u.run_validator));
+        s.accept_update("u1").unwrap();
+        assert!(matches!(s.next_event(&[]).unwrap(), Some(Event::Update(u)) if u.id == "u2"));
+        // Waiting again without answering u2 rejects it, naming it.
+        assert_eq!(s.next_event(&[]).unwrap(), None);
+        s.complete_update("u1", Ok("\"approved\"".into())).unwrap();
+        let answered = responses(&s.take_commands());
+        assert_eq!(answered[0], ("p-u1".into(), UpdateResponse::Accepted));
+        assert!(matches!(&answered[1], (p, UpdateResponse::Rejected(e)) if p == "p-u2" && e.message.contains("`unknown`")));
+        assert_eq!(answered[2], ("p-u1".into(), UpdateResponse::Completed("\"approved\"".into())));
+        assert!(matches!(s.complete_update("u1", Ok("1".into())), Err(GuestMisuse::UpdateState { .. })));
+    }
+
+    #[test]
+    fn updates_for_a_legacy_or_finished_workflow_are_rejected_and_come_before_the_terminal_command() {
+        let mut legacy = RunState::new(info(), 1);
+        legacy.updates_supported = false;
+        legacy.apply(update("u1", "approve"));
+        assert!(matches!(&responses(&legacy.take_commands())[0].1, UpdateResponse::Rejected(e) if e.message.contains("0.1.0")));
+
+        let mut s = RunState::new(info(), 1);
+        s.apply(update("u1", "approve"));
+        assert!(matches!(s.next_event(&[]).unwrap(), Some(Event::Update(_))));
+        s.accept_update("u1").unwrap();
+        s.apply(update("u2", "approve"));
+        s.finish(Command::CompleteWorkflow { result: "null".into() });
+        let commands = s.take_commands();
+        assert_eq!(commands.last(), Some(&Command::CompleteWorkflow { result: "null".into() }));
+        assert_eq!(responses(&commands).iter().filter(|(_, r)| matches!(r, UpdateResponse::Rejected(_))).count(), 2);
+    }
+
+    fn local(kind: &str) -> LocalActivityOptions {
+        LocalActivityOptions {
+            activity_type: kind.into(),
+            args: vec![],
+            activity_id: None,
+            start_to_close_timeout_ms: Some(1000),
+            schedule_to_close_timeout_ms: None,
+            schedule_to_start_timeout_ms: None,
+            retry_policy: None,
+            local_retry_threshold_ms: None,
+            cancellation_type: CancellationType::TryCancel,
+            summary: None,
+        }
+    }
+
+    #[test]
+    fn a_local_activity_backoff_is_a_timer_then_a_new_attempt_resolving_the_same_handle() {
+        let mut s = RunState::new(info(), 1);
+        let h = s.start_local_activity(local("flaky")).unwrap();
+        assert!(matches!(&s.take_commands()[..], [Command::ScheduleLocalActivity { seq, attempt: 1, .. }] if *seq == h));
+        s.apply(Job::LocalActivityBackoff { seq: h, attempt: 3, backoff_ms: 90_000, original_schedule_time_ms: Some(5) });
+        let timer = match &s.take_commands()[..] {
+            [Command::StartTimer { seq, millis: 90_000, .. }] => *seq,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(s.next_event(&[h]).unwrap(), None);
+        s.apply(Job::FireTimer { seq: timer });
+        let retry = match &s.take_commands()[..] {
+            [Command::ScheduleLocalActivity { seq, attempt: 3, original_schedule_time_ms: Some(5), .. }] => *seq,
+            other => panic!("{other:?}"),
+        };
+        assert_ne!(retry, h);
+        s.apply(Job::ResolveActivity { seq: retry, outcome: done("\"ok\"") });
+        assert_eq!(s.next_event(&[h]).unwrap(), Some(Event::Resolved(Resolution { handle: h, outcome: done("\"ok\"") })));
+    }
+
+    #[test]
+    fn upserts_show_in_info_and_end_cancelled_needs_a_request() {
+        let mut s = RunState::new(info(), 1);
+        let status = |v: &str| SearchAttribute {
+            name: "OrderStatus".into(),
+            value: Some(crate::workflow::bindings::SearchAttributeValue::Keyword(v.into())),
+        };
+        s.upsert_search_attributes(vec![status("paid")]).unwrap();
+        s.upsert_search_attributes(vec![status("shipped")]).unwrap();
+        s.upsert_memo(vec![MemoField { name: "note".into(), value: Some("\"fragile\"".into()) }]).unwrap();
+        assert_eq!(s.info.search_attributes, vec![status("shipped")]);
+        assert_eq!(s.info.memo.len(), 1);
+        s.upsert_memo(vec![MemoField { name: "note".into(), value: None }]).unwrap();
+        assert!(s.info.memo.is_empty());
+        assert_eq!(s.end_cancelled(), Err(GuestMisuse::EndCancelledUnrequested));
+        s.apply(Job::Cancel);
+        s.end_cancelled().unwrap();
+        assert_eq!(s.take_commands().last(), Some(&Command::CancelWorkflow));
     }
 }

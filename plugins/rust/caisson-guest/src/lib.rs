@@ -40,8 +40,8 @@ macro_rules! workflow_bindings {
             world: $world,
             path: ["../../../wit/workflow", "wit"],
             with: {
-                "caisson:workflow/types@0.1.0": caisson_guest::workflow::bindings::caisson::workflow::types,
-                "caisson:workflow/context@0.1.0": caisson_guest::workflow::bindings::caisson::workflow::context,
+                "caisson:workflow/types@0.2.0": caisson_guest::workflow::bindings::caisson::workflow::types,
+                "caisson:workflow/context@0.2.0": caisson_guest::workflow::bindings::caisson::workflow::context,
             },
             additional_derives: [serde::Serialize, serde::Deserialize, Clone],
             generate_unused_types: true,

@@ -1,13 +1,26 @@
-//! Helpers for workflow plugins: builders for activities, timers and
-//! children; `wait_all` / `wait_any`; signal channels; query handlers
-//! registered once and answered from any wait; `wait_condition`.
+//! Helpers for workflow plugins: builders for activities, local
+//! activities, timers and children; `wait_all` / `wait_any`; signal
+//! channels; query and update handlers registered once and answered from
+//! any wait; `wait_condition`; memo and search attributes; cancellation
+//! the way the Temporal SDKs do it.
 //!
-//! Every wait in this module answers queries with the registered handlers
-//! and buffers signals, so workflow code only sees what it asked for.
+//! Every wait in this module answers queries and updates with the
+//! registered handlers and buffers signals, so workflow code only sees
+//! what it asked for.
+//!
+//! Cancellation: when the workflow is asked to cancel, the wait in
+//! progress (or the next one) cancels what it waits on, by each handle's
+//! cancellation type, and the call returns `Err(StepError::Failed(
+//! Failure::Cancelled(..)))`. Let that error propagate with `?` out of the
+//! workflow function and the run ends CANCELED (the conversion to
+//! `ApplicationError` calls [`end_cancelled`]); or catch it, compensate
+//! inside [`shielded`] (work there is not cancelled), then call
+//! [`end_cancelled`].
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::cell::RefCell;
+use std::rc::Rc;
 use std::collections::{BTreeMap, VecDeque};
 pub use std::time::Duration;
 
@@ -16,8 +29,8 @@ pub mod bindings {
     wit_bindgen::generate!({
         inline: "package caisson-guest:workflow;
             world guest {
-                include caisson:workflow/imports@0.1.0;
-                use caisson:workflow/types@0.1.0.{application-error};
+                include caisson:workflow/imports@0.2.0;
+                use caisson:workflow/types@0.2.0.{application-error};
             }",
         path: "../../../wit/workflow",
         world: "caisson-guest:workflow/guest",
@@ -28,8 +41,9 @@ pub mod bindings {
 
 pub use bindings::caisson::workflow::context;
 pub use bindings::caisson::workflow::types::{
-    ActivityOptions, ApplicationError, CancellationType, ChildWorkflowOptions, ContinueAsNewOptions, Event, Failure, LogLevel,
-    Outcome, ParentClosePolicy, WorkflowInfo,
+    ActivityOptions, ApplicationError, CancellationType, ChildWorkflowOptions, ContinueAsNewOptions, Event, Failure,
+    LocalActivityOptions, LogLevel, MemoField, Outcome, ParentClosePolicy, Priority, SearchAttribute, SearchAttributeValue,
+    WorkflowInfo,
 };
 
 /// Why a step of a workflow did not produce a value.
@@ -62,10 +76,31 @@ impl StepError {
     }
 }
 
+impl StepError {
+    /// True when the step ended because it was cancelled.
+    pub fn is_cancelled(&self) -> bool {
+        matches!(self, StepError::Failed(Failure::Cancelled(_)))
+    }
+}
+
+/// Propagating a step's error out of the workflow function (`?`) fails
+/// the workflow with it, except a cancellation after the workflow was
+/// asked to cancel: that ends the run as CANCELED, as in the Temporal
+/// SDKs, through [`end_cancelled`].
 impl From<StepError> for ApplicationError {
     fn from(e: StepError) -> Self {
+        if e.is_cancelled() && cancel_requested() {
+            end_cancelled();
+        }
         e.into_application_error()
     }
+}
+
+/// Ends the run as cancelled (status CANCELED). Call it once the workflow
+/// has compensated what it needed to. Never returns.
+pub fn end_cancelled() -> ! {
+    context::end_cancelled();
+    unreachable!("end-cancelled does not return")
 }
 
 /// An application error (retryable).
@@ -168,6 +203,8 @@ pub fn activity(activity_type: &str) -> ActivityBuilder {
         heartbeat_timeout_ms: None,
         retry_policy: None,
         cancellation_type: CancellationType::TryCancel,
+        summary: None,
+        priority: None,
     })
 }
 
@@ -224,6 +261,16 @@ impl ActivityBuilder {
     /// What cancelling it does.
     pub fn cancellation(mut self, c: CancellationType) -> Self {
         self.0.cancellation_type = c;
+        self
+    }
+    /// One line shown for it in the Temporal UI.
+    pub fn summary(mut self, s: &str) -> Self {
+        self.0.summary = Some(s.into());
+        self
+    }
+    /// Priority (1 is highest) and fairness key of its task.
+    pub fn priority(mut self, priority_key: Option<u32>, fairness_key: Option<&str>) -> Self {
+        self.0.priority = Some(Priority { priority_key, fairness_key: fairness_key.map(str::to_owned), fairness_weight: None });
         self
     }
     /// Schedules it; never blocks.
@@ -326,6 +373,11 @@ pub fn child(workflow_type: &str) -> ChildBuilder {
         retry_policy: None,
         parent_close_policy: ParentClosePolicy::Terminate,
         cancellation_type: CancellationType::WaitCancellationCompleted,
+        memo: vec![],
+        search_attributes: vec![],
+        static_summary: None,
+        static_details: None,
+        priority: None,
     })
 }
 
@@ -364,6 +416,26 @@ impl ChildBuilder {
         self.0.task_queue = Some(q.into());
         self
     }
+    /// A memo field the child starts with.
+    pub fn memo<T: Serialize + ?Sized>(mut self, name: &str, value: &T) -> Self {
+        self.0.memo.push(MemoField { name: name.into(), value: Some(to_json(value)) });
+        self
+    }
+    /// A search attribute the child starts with (see [`keyword`] and friends).
+    pub fn search_attribute(mut self, attribute: SearchAttribute) -> Self {
+        self.0.search_attributes.push(attribute);
+        self
+    }
+    /// The child's summary in the Temporal UI.
+    pub fn summary(mut self, s: &str) -> Self {
+        self.0.static_summary = Some(s.into());
+        self
+    }
+    /// What cancelling it does.
+    pub fn cancellation(mut self, c: CancellationType) -> Self {
+        self.0.cancellation_type = c;
+        self
+    }
     /// Starts it; never blocks.
     pub fn start(self) -> Handle {
         Handle(context::start_child_workflow(&self.0))
@@ -376,7 +448,80 @@ impl ChildBuilder {
 
 /// A durable timer.
 pub fn timer(d: Duration) -> Handle {
-    Handle(context::start_timer(ms(d)))
+    Handle(context::start_timer(ms(d), None))
+}
+
+/// A durable timer with a summary shown in the Temporal UI.
+pub fn timer_with_summary(d: Duration, summary: &str) -> Handle {
+    Handle(context::start_timer(ms(d), Some(summary)))
+}
+
+/// Builds a local activity: `local_activity("validate").arg(&x).call()`.
+/// It runs in this worker, on the same activity plugins and grants, and
+/// is recorded in history as a marker; use it for short work.
+pub fn local_activity(activity_type: &str) -> LocalActivityBuilder {
+    LocalActivityBuilder(LocalActivityOptions {
+        activity_type: activity_type.into(),
+        args: vec![],
+        activity_id: None,
+        start_to_close_timeout_ms: Some(10_000),
+        schedule_to_close_timeout_ms: None,
+        schedule_to_start_timeout_ms: None,
+        retry_policy: None,
+        local_retry_threshold_ms: None,
+        cancellation_type: CancellationType::TryCancel,
+        summary: None,
+    })
+}
+
+/// See [`local_activity`].
+#[derive(Debug, Clone)]
+pub struct LocalActivityBuilder(LocalActivityOptions);
+
+impl LocalActivityBuilder {
+    /// Adds an argument (serialized to JSON).
+    pub fn arg<T: Serialize + ?Sized>(mut self, value: &T) -> Self {
+        self.0.args.push(to_json(value));
+        self
+    }
+    /// Adds several arguments at once (a tuple).
+    pub fn args<A: IntoArgs>(mut self, values: A) -> Self {
+        self.0.args.extend(values.into_args());
+        self
+    }
+    /// Limit for one attempt (default 10 s).
+    pub fn start_to_close(mut self, d: Duration) -> Self {
+        self.0.start_to_close_timeout_ms = Some(ms(d));
+        self
+    }
+    /// Limit for all attempts and backoffs together.
+    pub fn schedule_to_close(mut self, d: Duration) -> Self {
+        self.0.schedule_to_close_timeout_ms = Some(ms(d));
+        self
+    }
+    /// Retry policy.
+    pub fn retry(mut self, p: RetryPolicy) -> Self {
+        self.0.retry_policy = Some(p.0);
+        self
+    }
+    /// Backoffs longer than this become a durable timer (default 60 s).
+    pub fn local_retry_threshold(mut self, d: Duration) -> Self {
+        self.0.local_retry_threshold_ms = Some(ms(d));
+        self
+    }
+    /// One line shown for it in the Temporal UI.
+    pub fn summary(mut self, s: &str) -> Self {
+        self.0.summary = Some(s.into());
+        self
+    }
+    /// Schedules it; never blocks.
+    pub fn start(self) -> Handle {
+        Handle(context::start_local_activity(&self.0))
+    }
+    /// Schedules it and waits for its result.
+    pub fn call<T: DeserializeOwned>(self) -> Result<T, StepError> {
+        self.start().join()
+    }
 }
 
 /// Sleeps durably (survives worker restarts).
@@ -385,12 +530,23 @@ pub fn sleep(d: Duration) -> Result<(), StepError> {
 }
 
 type QueryHandler = Box<dyn Fn(&[String]) -> Result<String, String>>;
+type UpdateValidator = Rc<dyn Fn(&[String]) -> Result<(), ApplicationError>>;
+type UpdateHandler = Rc<dyn Fn(&[String]) -> Result<String, ApplicationError>>;
 
 #[derive(Default)]
 struct Inbox {
     signals: BTreeMap<String, VecDeque<Vec<String>>>,
     queries: BTreeMap<String, QueryHandler>,
+    updates: BTreeMap<String, (UpdateValidator, UpdateHandler)>,
     cancel_requested: bool,
+    /// A cancellation request not yet acted on by a wait.
+    cancel_unhandled: bool,
+    /// Depth of [`shielded`] scopes: inside, waits do not cancel.
+    shield: u32,
+    /// Handles cancelled because the workflow was asked to cancel: however
+    /// they end (a timeout racing the cancellation, say), the wait reports
+    /// them as cancelled, so the cancellation reaches the workflow code.
+    cancelled_by_request: std::collections::BTreeSet<u32>,
 }
 
 thread_local! {
@@ -416,14 +572,158 @@ pub fn handle_query(name: &str, args: &[String]) -> Result<String, String> {
     })
 }
 
+/// Registers an update handler: `on_update("approve", |who: String| ...)`.
+/// The handler gets the update's first argument, decoded as `A` (an
+/// update whose argument does not decode is rejected, naming the field),
+/// may start work and wait, and its result goes back to the caller.
+pub fn on_update<A, R>(name: &str, handler: impl Fn(A) -> Result<R, ApplicationError> + 'static)
+where
+    A: DeserializeOwned + 'static,
+    R: Serialize,
+{
+    on_update_validated(name, |_: &A| Ok(()), handler);
+}
+
+/// [`on_update`] with a validator, run before the update is accepted
+/// (never on replay). A validator's error rejects the update: the caller
+/// gets it, and history keeps no trace of the update.
+pub fn on_update_validated<A, R>(
+    name: &str,
+    validator: impl Fn(&A) -> Result<(), ApplicationError> + 'static,
+    handler: impl Fn(A) -> Result<R, ApplicationError> + 'static,
+) where
+    A: DeserializeOwned + 'static,
+    R: Serialize,
+{
+    let update = name.to_owned();
+    let decode = move |args: &[String]| -> Result<A, ApplicationError> {
+        let first = args.first().map(String::as_str).unwrap_or("null");
+        serde_json::from_str(first).map_err(|e| fatal("InvalidArgument", format!("update `{update}`: {e} in {first}")))
+    };
+    let decode = Rc::new(decode);
+    let for_validator = decode.clone();
+    let validate: UpdateValidator = Rc::new(move |args| validator(&for_validator(args)?));
+    let handle: UpdateHandler = Rc::new(move |args| {
+        let result = handler(decode(args)?)?;
+        serde_json::to_string(&result).map_err(|e| fatal("EncodeError", e.to_string()))
+    });
+    INBOX.with(|i| i.borrow_mut().updates.insert(name.to_owned(), (validate, handle)));
+}
+
+fn handle_update(update: bindings::caisson::workflow::types::Update) {
+    let registered = INBOX.with(|i| i.borrow().updates.get(&update.name).cloned());
+    let Some((validate, handle)) = registered else {
+        let known = INBOX.with(|i| i.borrow().updates.keys().cloned().collect::<Vec<_>>().join(", "));
+        let error = fatal("UpdateNotHandled", format!("this workflow has no handler for update `{}` (it handles: {known})", update.name));
+        context::reject_update(&update.id, &error);
+        return;
+    };
+    if update.run_validator {
+        if let Err(error) = validate(&update.args) {
+            context::reject_update(&update.id, &error);
+            return;
+        }
+    }
+    context::accept_update(&update.id);
+    let result = handle(&update.args);
+    context::complete_update(&update.id, result.as_ref().map(String::as_str).map_err(|e| e));
+}
+
+/// Runs `work` so that a cancellation request does not cancel it: the
+/// waits inside go on (use it for compensations and cleanup after the
+/// workflow was cancelled, like the SDKs' shielded scopes).
+pub fn shielded<T>(work: impl FnOnce() -> T) -> T {
+    INBOX.with(|i| i.borrow_mut().shield += 1);
+    let result = work();
+    INBOX.with(|i| i.borrow_mut().shield -= 1);
+    result
+}
+
+/// Sets or replaces search attributes (see [`keyword`], [`int`], ...),
+/// queryable with `temporal workflow list --query` once this workflow
+/// task completes.
+pub fn upsert_search_attributes(attributes: &[SearchAttribute]) {
+    context::upsert_search_attributes(attributes);
+}
+
+/// Sets a memo field (any JSON).
+pub fn upsert_memo<T: Serialize + ?Sized>(name: &str, value: &T) {
+    context::upsert_memo(&[MemoField { name: name.into(), value: Some(to_json(value)) }]);
+}
+
+/// Removes a memo field.
+pub fn remove_memo(name: &str) {
+    context::upsert_memo(&[MemoField { name: name.into(), value: None }]);
+}
+
+/// A memo field of this run (as started, and upserted since), decoded.
+pub fn memo<T: DeserializeOwned>(name: &str) -> Option<T> {
+    info().memo.into_iter().find(|m| m.name == name).and_then(|m| m.value).and_then(|json| serde_json::from_str(&json).ok())
+}
+
+/// A search attribute of this run (as started, and upserted since).
+pub fn search_attribute(name: &str) -> Option<SearchAttributeValue> {
+    info().search_attributes.into_iter().find(|a| a.name == name).and_then(|a| a.value)
+}
+
+/// A `Keyword` search attribute.
+pub fn keyword(name: &str, value: &str) -> SearchAttribute {
+    SearchAttribute { name: name.into(), value: Some(SearchAttributeValue::Keyword(value.into())) }
+}
+
+/// A `Text` search attribute.
+pub fn text(name: &str, value: &str) -> SearchAttribute {
+    SearchAttribute { name: name.into(), value: Some(SearchAttributeValue::Text(value.into())) }
+}
+
+/// An `Int` search attribute.
+pub fn int(name: &str, value: i64) -> SearchAttribute {
+    SearchAttribute { name: name.into(), value: Some(SearchAttributeValue::Int(value)) }
+}
+
+/// A `Double` search attribute.
+pub fn double(name: &str, value: f64) -> SearchAttribute {
+    SearchAttribute { name: name.into(), value: Some(SearchAttributeValue::Double(value)) }
+}
+
+/// A `Bool` search attribute.
+pub fn boolean(name: &str, value: bool) -> SearchAttribute {
+    SearchAttribute { name: name.into(), value: Some(SearchAttributeValue::Bool(value)) }
+}
+
+/// A `Datetime` search attribute (RFC 3339, e.g. `2026-11-27T10:00:00Z`).
+pub fn datetime(name: &str, rfc3339: &str) -> SearchAttribute {
+    SearchAttribute { name: name.into(), value: Some(SearchAttributeValue::Datetime(rfc3339.into())) }
+}
+
+/// A `KeywordList` search attribute.
+pub fn keyword_list(name: &str, values: &[&str]) -> SearchAttribute {
+    SearchAttribute {
+        name: name.into(),
+        value: Some(SearchAttributeValue::KeywordList(values.iter().map(|v| v.to_string()).collect())),
+    }
+}
+
+/// Unsets a search attribute (in an upsert).
+pub fn unset(name: &str) -> SearchAttribute {
+    SearchAttribute { name: name.into(), value: None }
+}
+
+/// The workflow's current details (markdown), shown in the Temporal UI.
+pub fn set_current_details(details: &str) {
+    context::set_current_details(details);
+}
+
 /// Takes the oldest buffered signal named `name` (its JSON arguments).
 pub fn take_signal(name: &str) -> Option<Vec<String>> {
     INBOX.with(|i| i.borrow_mut().signals.get_mut(name).and_then(VecDeque::pop_front))
 }
 
-/// Takes the oldest signal named `name` and deserializes its first argument.
+/// Takes the oldest signal named `name` and deserializes its first
+/// argument. A signal whose argument does not decode as `T` is dropped
+/// with a warning (as the Temporal SDKs do), and the next one is tried.
 pub fn take_signal_as<T: DeserializeOwned>(name: &str) -> Option<T> {
-    take_signal(name).map(|args| args.first().and_then(|a| serde_json::from_str(a).ok())).and_then(|v| v)
+    signal::<T>(name).try_recv()
 }
 
 /// A typed view of the signals named `name`: `signal::<Decision>("decide")`.
@@ -454,14 +754,27 @@ impl<T: DeserializeOwned> SignalChannel<T> {
         }
     }
 
-    /// Waits for the next signal (answering queries meanwhile).
+    /// Waits for the next signal (answering queries meanwhile). A
+    /// cancellation request meanwhile ends the run as cancelled; use
+    /// [`SignalChannel::recv_cancellable`] to handle it instead.
     pub fn recv(&self) -> T {
+        match self.recv_cancellable() {
+            Ok(value) => value,
+            Err(_) => end_cancelled(),
+        }
+    }
+
+    /// Waits for the next signal, or a cancellation request.
+    pub fn recv_cancellable(&self) -> Result<T, StepError> {
         let mut got = None;
-        wait_condition(|| {
-            got = got.take().or_else(|| self.try_recv());
-            got.is_some()
-        }, None);
-        got.expect("wait_condition returns once a signal arrived")
+        wait_condition_cancellable(
+            || {
+                got = got.take().or_else(|| self.try_recv());
+                got.is_some()
+            },
+            None,
+        )?;
+        Ok(got.expect("wait_condition returns once a signal arrived"))
     }
 
     /// Waits for the next signal for at most `timeout` (a durable timer).
@@ -499,10 +812,52 @@ fn wait_once(handles: &[u32]) -> Option<(u32, Outcome)> {
             context::respond_query(&q.id, answer.as_ref().map(String::as_str).map_err(String::as_str));
             None
         }
-        Event::CancelRequested => {
-            INBOX.with(|i| i.borrow_mut().cancel_requested = true);
+        Event::Update(u) => {
+            handle_update(u);
             None
         }
+        Event::CancelRequested => {
+            INBOX.with(|i| {
+                let mut inbox = i.borrow_mut();
+                inbox.cancel_requested = true;
+                inbox.cancel_unhandled = true;
+            });
+            None
+        }
+    }
+}
+
+/// Called by every wait before and after waiting: once per cancellation
+/// request, outside [`shielded`], cancels what the wait is waiting on (by
+/// each handle's cancellation type). Their resolutions then arrive as
+/// cancelled failures.
+fn cancel_if_requested(handles: &[u32]) {
+    let act = INBOX.with(|i| {
+        let mut inbox = i.borrow_mut();
+        let act = inbox.cancel_unhandled && inbox.shield == 0 && !handles.is_empty();
+        if act {
+            inbox.cancel_unhandled = false;
+        }
+        act
+    });
+    if act {
+        for &h in handles {
+            context::cancel(h);
+        }
+        INBOX.with(|i| i.borrow_mut().cancelled_by_request.extend(handles.iter().copied()));
+    }
+}
+
+/// A handle's outcome as the workflow sees it (see `cancelled_by_request`).
+fn seen(handle: u32, o: Outcome) -> Outcome {
+    match o {
+        Outcome::Failed(Failure::Application(e)) if INBOX.with(|i| i.borrow().cancelled_by_request.contains(&handle)) => {
+            Outcome::Failed(Failure::Cancelled(format!("cancelled with the workflow ({})", e.message)))
+        }
+        Outcome::Failed(Failure::Timeout(kind) | Failure::Other(kind)) if INBOX.with(|i| i.borrow().cancelled_by_request.contains(&handle)) => {
+            Outcome::Failed(Failure::Cancelled(format!("cancelled with the workflow ({kind})")))
+        }
+        other => other,
     }
 }
 
@@ -517,9 +872,10 @@ fn outcome(o: Outcome) -> Result<String, StepError> {
 pub fn wait_any(handles: &[Handle]) -> (usize, Result<String, StepError>) {
     let raw: Vec<u32> = handles.iter().map(|h| h.0).collect();
     loop {
+        cancel_if_requested(&raw);
         if let Some((h, o)) = wait_once(&raw) {
             let index = raw.iter().position(|x| *x == h).expect("wait returns an awaited handle");
-            return (index, outcome(o));
+            return (index, outcome(seen(h, o)));
         }
     }
 }
@@ -529,11 +885,12 @@ pub fn wait_all(handles: &[Handle]) -> Vec<Result<String, StepError>> {
     let mut results: Vec<Option<Result<String, StepError>>> = vec![None; handles.len()];
     let mut pending: Vec<u32> = handles.iter().map(|h| h.0).collect();
     while !pending.is_empty() {
+        cancel_if_requested(&pending);
         if let Some((h, o)) = wait_once(&pending) {
             pending.retain(|x| *x != h);
             for (i, handle) in handles.iter().enumerate() {
                 if handle.0 == h {
-                    results[i] = Some(outcome(o.clone()));
+                    results[i] = Some(outcome(seen(h, o.clone())));
                 }
             }
         }
@@ -541,21 +898,45 @@ pub fn wait_all(handles: &[Handle]) -> Vec<Result<String, StepError>> {
     results.into_iter().map(|r| r.expect("every handle resolved")).collect()
 }
 
-/// Waits until `condition` holds (re-checked after every signal, query
-/// and resolution), or `timeout` passes. True when the condition held.
-pub fn wait_condition(mut condition: impl FnMut() -> bool, timeout: Option<Duration>) -> bool {
+/// Waits until `condition` holds (re-checked after every signal, query,
+/// update and resolution), or `timeout` passes. True when the condition
+/// held. A cancellation request (outside [`shielded`]) ends the wait
+/// with false; check [`cancel_requested`], or use
+/// [`wait_condition_cancellable`].
+pub fn wait_condition(condition: impl FnMut() -> bool, timeout: Option<Duration>) -> bool {
+    wait_condition_cancellable(condition, timeout).unwrap_or(false)
+}
+
+/// [`wait_condition`] that reports a cancellation request as
+/// `Err(StepError::Failed(Failure::Cancelled))`, which `?` turns into
+/// the end of a cancelled run.
+pub fn wait_condition_cancellable(mut condition: impl FnMut() -> bool, timeout: Option<Duration>) -> Result<bool, StepError> {
     let timer = timeout.map(timer);
     loop {
         if condition() {
             if let Some(t) = timer {
                 t.cancel();
             }
-            return true;
+            return Ok(true);
+        }
+        let cancelled = INBOX.with(|i| {
+            let mut inbox = i.borrow_mut();
+            let cancelled = inbox.cancel_unhandled && inbox.shield == 0;
+            if cancelled {
+                inbox.cancel_unhandled = false;
+            }
+            cancelled
+        });
+        if cancelled {
+            if let Some(t) = timer {
+                t.cancel();
+            }
+            return Err(StepError::Failed(Failure::Cancelled("the workflow was asked to cancel".into())));
         }
         let handles: Vec<u32> = timer.iter().map(|t| t.0).collect();
         if let Some((h, _)) = wait_once(&handles) {
             if Some(Handle(h)) == timer {
-                return condition();
+                return Ok(condition());
             }
         }
     }
@@ -588,6 +969,12 @@ pub fn warn(message: &str) {
 
 /// Ends this run and continues as a new one with `args`. Never returns.
 pub fn continue_as_new<T: Serialize + ?Sized>(args: &T) -> ! {
-    context::continue_as_new(&ContinueAsNewOptions { workflow_type: None, args: vec![to_json(args)], task_queue: None });
+    context::continue_as_new(&ContinueAsNewOptions {
+        workflow_type: None,
+        args: vec![to_json(args)],
+        task_queue: None,
+        memo: vec![],
+        search_attributes: vec![],
+    });
     unreachable!("continue-as-new does not return")
 }

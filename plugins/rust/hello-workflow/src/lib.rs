@@ -2,7 +2,7 @@
 
 wit_bindgen::generate!({
     world: "caisson-plugins:hello-workflow/hello-workflow",
-    path: ["../../../wit/workflow", "wit"],
+    path: ["../../../wit/frozen/workflow@0.1.0", "wit"],
     generate_all,
 });
 

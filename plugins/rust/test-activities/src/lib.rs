@@ -37,6 +37,11 @@ impl Guest for TestActivities {
         act::log(&format!("saga step {name}"));
         if fail { Err(act::fatal("StepFailed", format!("{name} failed"))) } else { Ok(format!("{name}: ok")) }
     }
+
+    fn fail_until(succeed_at: u32) -> Result<u32, ApplicationError> {
+        let attempt = act::info().attempt;
+        if attempt < succeed_at { Err(act::error("Flaky", format!("attempt {attempt} fails"))) } else { Ok(attempt) }
+    }
 }
 
 export!(TestActivities);

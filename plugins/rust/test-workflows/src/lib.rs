@@ -6,8 +6,8 @@ wit_bindgen::generate!({
     world: "caisson-plugins:test-workflows/test-workflows",
     path: ["../../../wit/workflow", "wit"],
     with: {
-        "caisson:workflow/types@0.1.0": caisson_guest::workflow::bindings::caisson::workflow::types,
-        "caisson:workflow/context@0.1.0": caisson_guest::workflow::bindings::caisson::workflow::context,
+        "caisson:workflow/types@0.2.0": caisson_guest::workflow::bindings::caisson::workflow::types,
+        "caisson:workflow/context@0.2.0": caisson_guest::workflow::bindings::caisson::workflow::context,
     },
     generate_all,
 });
@@ -206,6 +206,80 @@ impl Guest for TestWorkflows {
             }
         }
         signals
+    }
+
+    fn update_approval(amount: f64) -> String {
+        let state = Rc::new(RefCell::new((amount, None::<String>)));
+        let s = state.clone();
+        wf::on_update("approve", move |approver: String| -> Result<serde_json::Value, ApplicationError> {
+            s.borrow_mut().1 = Some(approver.clone());
+            Ok(serde_json::json!({ "state": "approved", "decided_by": approver, "amount": s.borrow().0 }))
+        });
+        let s = state.clone();
+        wf::on_update_validated(
+            "set-amount",
+            |amount: &f64| {
+                if *amount > 0.0 && *amount <= 10_000.0 {
+                    Ok(())
+                } else {
+                    Err(wf::fatal("InvalidAmount", format!("amount {amount} is not between 0 and 10000")))
+                }
+            },
+            move |amount: f64| -> Result<f64, ApplicationError> {
+                s.borrow_mut().0 = amount;
+                Ok(amount)
+            },
+        );
+        wf::on_update("charge", |id: String| -> Result<String, ApplicationError> { Ok(echo(&format!("charged-{id}"))?) });
+        let s = state.clone();
+        wf::wait_condition(move || s.borrow().1.is_some(), None);
+        let (amount, by) = state.borrow().clone();
+        format!("approved by {} for {amount}", by.unwrap_or_default())
+    }
+
+    fn search_and_memo(status: String) -> String {
+        wf::upsert_search_attributes(&[wf::keyword("OrderStatus", &status)]);
+        wf::upsert_memo("note", &serde_json::json!({ "fragile": true }));
+        let id = wf::info().workflow_id;
+        let child: Result<String, _> =
+            wf::child("child-upper").arg("memo").id(&format!("{id}-child")).memo("parent", &id).summary("upper-cases a word").call();
+        let note: Option<serde_json::Value> = wf::memo("note");
+        let status = match wf::search_attribute("OrderStatus") {
+            Some(wf::SearchAttributeValue::Keyword(k)) => k,
+            other => format!("{other:?}"),
+        };
+        serde_json::json!({ "status": status, "note": note, "child": child.ok() }).to_string()
+    }
+
+    fn local_flaky(succeed_at: u32, start_to_close_ms: u64) -> Result<u32, ApplicationError> {
+        Ok(wf::local_activity("fail-until")
+            .arg(&succeed_at)
+            .start_to_close(Duration::from_millis(start_to_close_ms))
+            .retry(RetryPolicy::default().initial_interval(Duration::from_millis(50)).maximum_attempts(5))
+            .call()?)
+    }
+
+    fn cancellable_wait() -> Result<String, ApplicationError> {
+        let slept: String = wf::activity("wait-cancel")
+            .arg(&true)
+            .heartbeat_timeout(Duration::from_secs(10))
+            .cancellation(wf::CancellationType::WaitCancellationCompleted)
+            .call()?;
+        Ok(format!("slept {slept}"))
+    }
+
+    fn cancellable_saga() -> Result<String, ApplicationError> {
+        let reserved: String = wf::activity("step").arg("reserve").arg(&false).call()?;
+        let waited: Result<String, _> = wf::activity("wait-cancel").arg(&true).heartbeat_timeout(Duration::from_secs(10)).call();
+        match waited {
+            Ok(_) => Ok(reserved),
+            Err(e) if e.is_cancelled() => {
+                let undone: Result<String, _> = wf::shielded(|| wf::activity("step").arg("release").arg(&false).call());
+                wf::log(&format!("compensated after cancellation: {undone:?}"));
+                wf::end_cancelled()
+            }
+            Err(e) => Err(e.into()),
+        }
     }
 
     fn spin() -> u32 {
