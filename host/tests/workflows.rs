@@ -139,6 +139,53 @@ fn expense_approval_with_signals_queries_and_a_timeout() {
 }
 
 #[test]
+fn poison_signals_are_dropped_and_a_good_one_still_completes_the_workflow() {
+    let server = Server::start();
+    let tq = unique("wf");
+    let metrics = format!("127.0.0.1:{}", support::free_port());
+    let worker = Worker::start(&server, &tq, &[&p("test-workflows"), "--metrics-address", &metrics]);
+    let id = unique("expense-poison");
+    server.start_workflow(&tq, "expense-approval", &id, &[r#"{"id":"e1","amount":10,"timeout_ms":600000}"#]);
+    let signal = |extra: &[&str]| {
+        let mut args = vec!["workflow", "signal", "--workflow-id", &id, "--name", "approve"];
+        args.extend(extra);
+        let out = server.temporal(&args);
+        assert!(out.status.success(), "signal {extra:?}: {}", String::from_utf8_lossy(&out.stderr));
+    };
+    // Each poison form, as any client could send it (base64 so the CLI
+    // sends the bytes as they are).
+    signal(&["--input-base64", "--input", "//79"]); // 0xff 0xfe 0xfd: json/plain but not UTF-8
+    signal(&["--input-base64", "--input", "bm90IGpzb24geyI="]); // `not json {"`: json/plain but not JSON
+    signal(&["--input-meta", "encoding=binary/plain", "--input-base64", "--input", "aGVsbG8="]);
+    signal(&["--input-meta", "encoding=binary/protobuf", "--input-meta", "messageType=x.Y", "--input-base64", "--input", "CgNmb28="]);
+    signal(&["--input", r#"{"x":1}"#]); // JSON, but the handler takes a string
+    signal(&["--input", r#""alice""#]);
+
+    let doc = server.result(&id);
+    assert_eq!(doc["result"], json!({"state": "approved", "decided_by": "alice"}), "{doc:#}");
+    let history = server.history(&id);
+    assert!(!history.iter().any(|e| e["eventType"] == "EVENT_TYPE_WORKFLOW_TASK_FAILED"), "no task may fail: {history:#?}");
+    assert_eq!(history.iter().filter(|e| e["eventType"] == "EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED").count(), 6);
+
+    // The host dropped the four undecodable ones, naming workflow, handler
+    // and cause, and counted them; the guest library dropped the mis-shaped one.
+    worker.wait_for_log("dropping signal `approve`", Duration::from_secs(10));
+    let log = worker.log();
+    let host_drops: Vec<&str> = log.lines().filter(|l| l.contains("WARN") && l.contains("dropped signal `approve`")).collect();
+    assert_eq!(host_drops.len(), 4, "{log}");
+    for (line, cause) in host_drops.iter().zip(["not UTF-8", "invalid JSON", "binary/plain", "binary/protobuf"]) {
+        assert!(line.contains(&id) && line.contains(cause), "{line}");
+    }
+    assert!(log.lines().any(|l| l.contains("WARN") && l.contains("dropping signal `approve`") && l.contains("invalid type: map")), "{log}");
+    let text = caisson::metrics::scrape(&metrics).unwrap();
+    let dropped = text
+        .lines()
+        .find(|l| l.starts_with("caisson_inputs_dropped{") && l.contains("handler=\"approve\"") && l.contains("kind=\"signal\""))
+        .and_then(|l| l.rsplit(' ').next()?.parse::<f64>().ok());
+    assert_eq!(dropped, Some(4.0), "{text}");
+}
+
+#[test]
 fn parallel_activities_children_continue_as_new_cancellation_and_failure() {
     let server = Server::start();
     let tq = unique("wf");

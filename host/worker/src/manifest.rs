@@ -19,8 +19,8 @@
 //! A plugin's own keys (grants and limits) are
 //! [`caisson_runtime::settings::PluginSettings`], re-exported here.
 
-pub use caisson_runtime::settings::{DirAccess, DirGrant, ManifestError, PluginSettings, parse_duration};
-use caisson_runtime::settings::{duration_str, parse, read};
+pub use caisson_runtime::settings::{DirAccess, DirGrant, ManifestError, PluginSettings, SettingError, limits, parse_duration};
+use caisson_runtime::settings::{check_duration, check_not_empty, check_range, duration_str, parse, read};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -174,27 +174,135 @@ pub struct TenantLimits {
     pub timeout: Option<Duration>,
 }
 
+impl TemporalSettings {
+    /// Checks the keys under `prefix` (`temporal`): set ones are not empty.
+    pub fn validate(&self, prefix: &str) -> Result<(), SettingError> {
+        for (name, value, what) in [
+            ("address", &self.address, "a host:port, e.g. \"localhost:7233\""),
+            ("namespace", &self.namespace, "a namespace name"),
+            ("task_queue", &self.task_queue, "a task queue name"),
+        ] {
+            if let Some(v) = value {
+                check_not_empty(&format!("{prefix}.{name}"), v, what)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl WorkerSettings {
+    /// Checks every key against [`limits`]; `prefix` is `worker`.
+    pub fn validate(&self, prefix: &str) -> Result<(), SettingError> {
+        check_range(&format!("{prefix}.max_cached_workflows"), self.max_cached_workflows as u64, limits::MAX_CACHED_WORKFLOWS, "")?;
+        check_range(
+            &format!("{prefix}.max_concurrent_workflow_tasks"),
+            self.max_concurrent_workflow_tasks as u64,
+            limits::MAX_CONCURRENT_WORKFLOW_TASKS,
+            "",
+        )?;
+        check_range(
+            &format!("{prefix}.max_concurrent_activities"),
+            self.max_concurrent_activities as u64,
+            limits::MAX_CONCURRENT_ACTIVITIES,
+            "",
+        )?;
+        check_duration(&format!("{prefix}.shutdown_grace"), self.shutdown_grace, limits::SHUTDOWN_GRACE)
+    }
+}
+
+impl TenantSettings {
+    /// Checks the tenant's keys, its plugins' and its limits; `prefix` is
+    /// `tenant[i]`.
+    pub fn validate(&self, prefix: &str) -> Result<(), SettingError> {
+        let valid_name = !self.name.is_empty() && self.name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+        if !valid_name {
+            return Err(SettingError {
+                key: format!("{prefix}.name"),
+                value: format!("{:?}", self.name),
+                expected: "must be a non-empty name of letters, digits, `-`, `_` or `.` (it labels logs and metrics)".into(),
+            });
+        }
+        if let Some(n) = &self.namespace {
+            check_not_empty(&format!("{prefix}.namespace"), n, "a namespace name")?;
+        }
+        if let Some(q) = &self.task_queue {
+            check_not_empty(&format!("{prefix}.task_queue"), q, "a task queue name")?;
+        }
+        for (name, value, range) in [
+            ("max_cached_workflows", self.max_cached_workflows, limits::MAX_CACHED_WORKFLOWS),
+            ("max_concurrent_workflow_tasks", self.max_concurrent_workflow_tasks, limits::MAX_CONCURRENT_WORKFLOW_TASKS),
+            ("max_concurrent_activities", self.max_concurrent_activities, limits::MAX_CONCURRENT_ACTIVITIES),
+        ] {
+            if let Some(v) = value {
+                check_range(&format!("{prefix}.{name}"), v as u64, range, "")?;
+            }
+        }
+        for (i, plugin) in self.plugin.iter().enumerate() {
+            plugin.validate(&format!("{prefix}.plugin[{i}]"))?;
+        }
+        self.limits.validate(&format!("{prefix}.limits"))
+    }
+}
+
+impl TenantLimits {
+    /// Checks the ceilings against the same ranges as plugin limits.
+    pub fn validate(&self, prefix: &str) -> Result<(), SettingError> {
+        if let Some(mb) = self.memory_mb {
+            check_range(&format!("{prefix}.memory_mb"), mb, limits::MEMORY_MB, "MiB")?;
+        }
+        if let Some(fuel) = self.fuel {
+            check_range(&format!("{prefix}.fuel"), fuel, limits::FUEL, "units per activation")?;
+        }
+        if let Some(timeout) = self.timeout {
+            check_duration(&format!("{prefix}.timeout"), timeout, limits::TIMEOUT)?;
+        }
+        Ok(())
+    }
+}
+
 impl WorkerManifest {
+    /// Checks every key of the manifest; the error names the first bad
+    /// one by its dotted path.
+    pub fn validate(&self) -> Result<(), SettingError> {
+        self.temporal.validate("temporal")?;
+        self.worker.validate("worker")?;
+        for (i, plugin) in self.plugin.iter().enumerate() {
+            plugin.validate(&format!("plugin[{i}]"))?;
+        }
+        for (i, tenant) in self.tenant.iter().enumerate() {
+            tenant.validate(&format!("tenant[{i}]"))?;
+        }
+        Ok(())
+    }
+
     /// Reads a worker manifest; plugin paths and granted directories are
     /// made relative to the manifest's folder.
     pub fn load(path: &Path) -> Result<Self, ManifestError> {
-        let mut manifest: WorkerManifest = parse(path, &read(path)?)?;
+        let text = read(path)?;
+        Self::from_toml(path, &text)
+    }
+
+    /// Parses and checks a manifest's text; `path` names it in errors and
+    /// anchors relative paths.
+    pub fn from_toml(path: &Path, text: &str) -> Result<Self, ManifestError> {
+        let mut manifest: WorkerManifest = parse(path, text)?;
+        manifest.validate().map_err(|source| ManifestError::Setting { path: path.to_owned(), source })?;
         let base = path.parent().unwrap_or(Path::new("."));
-        for plugin in &mut manifest.plugin {
+        for (i, plugin) in manifest.plugin.iter_mut().enumerate() {
             if plugin.path.is_none() {
                 return Err(ManifestError::Parse {
                     path: path.to_owned(),
-                    message: "a [[plugin]] entry lacks `path = \"....wasm\"`".into(),
+                    message: format!("plugin[{i}].path: missing: a [[plugin]] entry needs `path = \"....wasm\"`"),
                 });
             }
             plugin.resolve_paths(base);
         }
         let mut names = std::collections::BTreeSet::new();
-        for tenant in &mut manifest.tenant {
+        for (t, tenant) in manifest.tenant.iter_mut().enumerate() {
             if !names.insert(tenant.name.clone()) {
                 return Err(ManifestError::Parse {
                     path: path.to_owned(),
-                    message: format!("two [[tenant]] entries are named `{}`", tenant.name),
+                    message: format!("tenant[{t}].name = {:?}: two [[tenant]] entries have this name", tenant.name),
                 });
             }
             if let Some(dir) = &tenant.plugin_dir
@@ -202,11 +310,14 @@ impl WorkerManifest {
             {
                 tenant.plugin_dir = Some(base.join(dir));
             }
-            for plugin in &mut tenant.plugin {
+            for (i, plugin) in tenant.plugin.iter_mut().enumerate() {
                 if plugin.path.is_none() {
                     return Err(ManifestError::Parse {
                         path: path.to_owned(),
-                        message: format!("a [[tenant.plugin]] entry of tenant `{}` lacks `path = \"....wasm\"`", tenant.name),
+                        message: format!(
+                            "tenant[{t}].plugin[{i}].path: missing: a [[tenant.plugin]] entry of tenant `{}` needs `path = \"....wasm\"`",
+                            tenant.name
+                        ),
                     });
                 }
                 plugin.resolve_paths(base);

@@ -208,7 +208,7 @@ pub async fn run(tenants: Vec<Tenant>, telemetry: Telemetry, shutdown: impl Futu
         );
         let watchers: Vec<_> = tenant.folders.into_iter().map(|f| tokio::spawn(f.watch())).collect();
         let workflows = tokio::spawn(workflow_loop(worker.clone(), tenant.registry.clone(), tenant.endpoint.clone()));
-        let activities = tokio::spawn(activity_loop(worker.clone(), tenant.registry.clone()));
+        let activities = tokio::spawn(activity_loop(worker.clone(), tenant.registry.clone(), tenant.endpoint.task_queue.clone()));
         started.push((tenant.name, worker, workflows, activities, watchers, settings.shutdown_grace));
     }
     shutdown.await;
@@ -269,10 +269,22 @@ pub fn process_activation(
         tracing::warn!(run_id = %run_id, "workflow task failed: {message}");
         WorkflowActivationCompletion::fail(run_id.clone(), Failure { message, ..Default::default() }, None)
     };
-    let incoming = match bridge::incoming(&activation, &endpoint.namespace, &endpoint.task_queue) {
+    let (incoming, dropped) = match bridge::incoming(&activation, &endpoint.namespace, &endpoint.task_queue) {
         Ok(i) => i,
         Err(e) => return fail(runs, format!("malformed activation: {e}")),
     };
+    if !dropped.is_empty() {
+        let (plugin, workflow_id) = match &incoming {
+            Incoming::Start(request, _) => {
+                (registry.workflow(&request.workflow_type).map(|p| p.name.to_string()), request.info.workflow_id.clone())
+            }
+            _ => runs.get(&run_id).map_or((None, String::new()), |run| (Some(run.plugin().name.to_string()), run.workflow_id())),
+        };
+        let plugin = plugin.unwrap_or_else(|| "unknown".into());
+        for input in &dropped {
+            report_dropped(registry, &plugin, &workflow_id, &run_id, activation.is_replaying, input);
+        }
+    }
     let activation = match incoming {
         Incoming::Evict { reason } => {
             tracing::debug!(run_id = %run_id, "evicted: {reason}");
@@ -308,9 +320,28 @@ pub fn process_activation(
     }
 }
 
+/// Logs and counts an input left out of an activation. A replay meets the
+/// same input again: it was reported when it first arrived, so a replay
+/// only logs it at debug level.
+fn report_dropped(registry: &Registry, plugin: &str, workflow_id: &str, run_id: &str, replaying: bool, input: &bridge::DroppedInput) {
+    let (kind, handler, cause) = (input.kind.as_str(), &input.handler, &input.cause);
+    if replaying {
+        tracing::debug!(tenant = registry.tenant(), plugin, workflow_id, run_id, "replay: {kind} `{handler}` dropped again: {cause}");
+        return;
+    }
+    tracing::warn!(
+        tenant = registry.tenant(),
+        plugin,
+        workflow_id,
+        run_id,
+        "dropped {kind} `{handler}`: its input cannot be decoded ({cause}); the workflow goes on without it"
+    );
+    registry.metrics().input_dropped(registry.tenant(), plugin, handler, kind);
+}
+
 type Running = Arc<Mutex<HashMap<Vec<u8>, Arc<Cancellation>>>>;
 
-async fn activity_loop(worker: Arc<Worker>, registry: Arc<LiveRegistry>) -> anyhow::Result<()> {
+async fn activity_loop(worker: Arc<Worker>, registry: Arc<LiveRegistry>, task_queue: String) -> anyhow::Result<()> {
     let running: Running = Arc::default();
     loop {
         let task = match worker.poll_activity_task().await {
@@ -323,9 +354,9 @@ async fn activity_loop(worker: Arc<Worker>, registry: Arc<LiveRegistry>) -> anyh
             Some(activity_task::Variant::Start(start)) => {
                 let cancellation = Arc::new(Cancellation::default());
                 lock(&running).insert(task_token.clone(), cancellation.clone());
-                let (worker, registry, running) = (worker.clone(), registry.snapshot(), running.clone());
+                let (worker, registry, running, task_queue) = (worker.clone(), registry.snapshot(), running.clone(), task_queue.clone());
                 tokio::spawn(async move {
-                    let outcome = run_attempt(&worker, &registry, &task_token, start, cancellation).await;
+                    let outcome = run_attempt(&worker, &registry, &task_queue, &task_token, start, cancellation).await;
                     lock(&running).remove(&task_token);
                     let completion = ActivityTaskCompletion { task_token, result: Some(bridge::activity_result(outcome)) };
                     if let Err(e) = worker.complete_activity_task(completion).await {
@@ -351,6 +382,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 async fn run_attempt(
     worker: &Arc<Worker>,
     registry: &Registry,
+    task_queue: &str,
     task_token: &[u8],
     start: temporalio_common::protos::coresdk::activity_task::Start,
     cancellation: Arc<Cancellation>,
@@ -382,7 +414,9 @@ async fn run_attempt(
     };
     let last_heartbeat_details = start.heartbeat_details.first().and_then(|p| bridge::payload_json(p).ok()).map(|j| j.to_string());
     let ms =
-        |d: &Option<prost_wkt_types::Duration>| d.as_ref().map(|d| (d.seconds.max(0) as u64) * 1000 + (d.nanos.max(0) as u64) / 1_000_000);
+        |d: &Option<prost_wkt_types::Duration>| {
+        d.as_ref().map(|d| (d.seconds.max(0) as u64).saturating_mul(1000).saturating_add((d.nanos.max(0) as u64) / 1_000_000))
+    };
     let execution = start.workflow_execution.clone().unwrap_or_default();
     let heartbeat = {
         let (worker, token) = (worker.clone(), task_token.to_vec());
@@ -397,7 +431,7 @@ async fn run_attempt(
         info: caisson_runtime::activity::bindings::ActivityInfo {
             activity_id: start.activity_id.clone(),
             activity_type: start.activity_type.clone(),
-            task_queue: String::new(),
+            task_queue: task_queue.to_owned(),
             workflow_namespace: start.workflow_namespace.clone(),
             workflow_type: start.workflow_type.clone(),
             workflow_id: execution.workflow_id,
@@ -414,7 +448,8 @@ async fn run_attempt(
     // Temporal tells a worker that an attempt timed out only through a
     // heartbeat response; stop running it ourselves once start-to-close
     // has passed (the server has already failed the attempt by then).
-    let deadline = ms(&start.start_to_close_timeout).map_or(Duration::MAX, |ms| Duration::from_millis(ms) + Duration::from_secs(1));
+    let deadline =
+        ms(&start.start_to_close_timeout).map_or(Duration::MAX, |ms| Duration::from_millis(ms).saturating_add(Duration::from_secs(1)));
     let outcome = match tokio::time::timeout(deadline, plugin.run(&start.activity_type, &args, attempt)).await {
         Ok(outcome) => outcome,
         Err(_) => AttemptOutcome::Failed {
