@@ -146,20 +146,33 @@ fn poison_signals_are_dropped_and_a_good_one_still_completes_the_workflow() {
     let worker = Worker::start(&server, &tq, &[&p("test-workflows"), "--metrics-address", &metrics]);
     let id = unique("expense-poison");
     server.start_workflow(&tq, "expense-approval", &id, &[r#"{"id":"e1","amount":10,"timeout_ms":600000}"#]);
-    let signal = |extra: &[&str]| {
-        let mut args = vec!["workflow", "signal", "--workflow-id", &id, "--name", "approve"];
-        args.extend(extra);
-        let out = server.temporal(&args);
-        assert!(out.status.success(), "signal {extra:?}: {}", String::from_utf8_lossy(&out.stderr));
-    };
-    // Each poison form, as any client could send it (base64 so the CLI
-    // sends the bytes as they are).
-    signal(&["--input-base64", "--input", "//79"]); // 0xff 0xfe 0xfd: json/plain but not UTF-8
-    signal(&["--input-base64", "--input", "bm90IGpzb24geyI="]); // `not json {"`: json/plain but not JSON
-    signal(&["--input-meta", "encoding=binary/plain", "--input-base64", "--input", "aGVsbG8="]);
-    signal(&["--input-meta", "encoding=binary/protobuf", "--input-meta", "messageType=x.Y", "--input-base64", "--input", "CgNmb28="]);
-    signal(&["--input", r#"{"x":1}"#]); // JSON, but the handler takes a string
-    signal(&["--input", r#""alice""#]);
+    // Each poison form, then a good one, as raw payloads from the Python
+    // SDK (the CLI refuses to send what is not JSON).
+    let script = r#"
+import asyncio, base64, json, sys
+from temporalio.client import Client
+from temporalio.common import RawValue
+from temporalio.api.common.v1 import Payload
+async def main():
+    client = await Client.connect(sys.argv[1])
+    handle = client.get_workflow_handle(sys.argv[2])
+    for encoding, data in json.loads(sys.argv[3]):
+        await handle.signal("approve", RawValue(Payload(metadata={"encoding": encoding.encode()}, data=base64.b64decode(data))))
+asyncio.run(main())
+"#;
+    let signals = json!([
+        ["json/plain", "//79"],             // 0xff 0xfe 0xfd: not UTF-8
+        ["json/plain", "bm90IGpzb24geyI="], // `not json {"`
+        ["binary/plain", "aGVsbG8="],
+        ["binary/protobuf", "CgNmb28="],
+        ["json/plain", "eyJ4IjoxfQ=="], // {"x":1}: JSON, but the handler takes a string
+        ["json/plain", "ImFsaWNlIg=="], // "alice"
+    ]);
+    let out = std::process::Command::new(support::python_bin())
+        .args(["-c", script, &server.address, &id, &signals.to_string()])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "sending signals: {}", String::from_utf8_lossy(&out.stderr));
 
     let doc = server.result(&id);
     assert_eq!(doc["result"], json!({"state": "approved", "decided_by": "alice"}), "{doc:#}");
