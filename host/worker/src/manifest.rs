@@ -371,4 +371,55 @@ mod tests {
         assert_eq!(pay.dirs[0].access, DirAccess::ReadWrite);
         assert_eq!(pay.timeout, Some(Duration::from_secs(30)));
     }
+
+    fn load_error(text: &str) -> String {
+        WorkerManifest::from_toml(Path::new("caisson.toml"), text).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn every_bad_setting_is_one_line_naming_the_file_key_value_and_range() {
+        let entries = "[[plugin]]\npath = \"a.wasm\"\n[[plugin]]\npath = \"b.wasm\"\n[[plugin]]\npath = \"c.wasm\"\n";
+        for (text, needle) in [
+            (format!("{entries}memory_mb = 0\n"), "caisson.toml: plugin[2].memory_mb = 0: must be between 1 and 4096 (MiB)"),
+            (format!("{entries}fuel = 0\n"), "plugin[2].fuel = 0: must be between"),
+            (format!("{entries}timeout = \"0s\"\n"), "plugin[2].timeout = \"0s\": must be between 10ms and 7d"),
+            (format!("{entries}max_concurrency = 0\n"), "plugin[2].max_concurrency = 0: must be between 1 and 10000"),
+            (
+                format!("{entries}task_queue = \"x\"\n"),
+                "plugin[2].task_queue = \"x\": a plugin has no task queue of its own: serve it from a [[tenant]]",
+            ),
+            (format!("{entries}memory_mb = \"64\"\n"), "plugin[2].memory_mb: invalid type: string \"64\", expected u64"),
+            (format!("{entries}timeout = \"99999999999999d\"\n"), "plugin[2].timeout: duration `99999999999999d` is too long"),
+            (
+                format!("{entries}dirs = [{{ host = \".\", guest = \"data\" }}]\n"),
+                "plugin[2].dirs[0].guest = \"data\": must be an absolute",
+            ),
+            (
+                "[worker]\nshutdown_grace = \"100000000000000000h\"\n".into(),
+                "worker.shutdown_grace: duration `100000000000000000h` is too long",
+            ),
+            ("[worker]\nshutdown_grace = \"2h\"\n".into(), "worker.shutdown_grace = \"2h\": must be between 0s and 1h"),
+            ("[worker]\nmax_concurrent_activities = 0\n".into(), "worker.max_concurrent_activities = 0: must be between 1"),
+            (
+                "[worker]\nmax_cached_workflows = 18446744073709551615\n".into(),
+                "worker.max_cached_workflows = 18446744073709551615: must be between 0 and 100000",
+            ),
+            ("[worker]\nmetrics_address = \"localhost\"\n".into(), "worker.metrics_address: invalid socket address syntax"),
+            ("[temporal]\ntask_queue = \"\"\n".into(), "temporal.task_queue = \"\": must be a task queue name"),
+            (
+                "[[tenant]]\nname = \"a\"\n[[tenant]]\nname = \"b\"\n[tenant.limits]\nmemory_mb = 0\n".into(),
+                "tenant[1].limits.memory_mb = 0",
+            ),
+            (
+                "[[tenant]]\nname = \"a\"\nmax_concurrent_workflow_tasks = 1\n".into(),
+                "tenant[0].max_concurrent_workflow_tasks = 1: must be between 2",
+            ),
+            ("[[tenant]]\nname = \"a\"\n[[tenant.plugin]]\npath = \"x.wasm\"\nfuel = 1\n".into(), "tenant[0].plugin[0].fuel = 1"),
+            ("[[tenant]]\nname = \"\"\n".into(), "tenant[0].name = \"\": must be a non-empty name"),
+        ] {
+            let err = load_error(&text);
+            assert!(err.contains(needle), "{text}\n=> {err}\n(expected {needle})");
+            assert!(!err.contains('\n'), "one line: {err}");
+        }
+    }
 }

@@ -413,8 +413,7 @@ async fn run_attempt(
         }
     };
     let last_heartbeat_details = start.heartbeat_details.first().and_then(|p| bridge::payload_json(p).ok()).map(|j| j.to_string());
-    let ms =
-        |d: &Option<prost_wkt_types::Duration>| {
+    let ms = |d: &Option<prost_wkt_types::Duration>| {
         d.as_ref().map(|d| (d.seconds.max(0) as u64).saturating_mul(1000).saturating_add((d.nanos.max(0) as u64) / 1_000_000))
     };
     let execution = start.workflow_execution.clone().unwrap_or_default();

@@ -92,10 +92,9 @@ impl WorkflowPlugin {
             meters: crate::meter::unmetered(),
             memory_mb: source.settings.memory_mb,
             fuel: source.settings.fuel.unwrap_or(DEFAULT_FUEL),
-            deadline_ticks: source
-                .settings
-                .timeout
-                .map_or(DEFAULT_DEADLINE_TICKS, |t| u64::try_from(t.as_millis() / crate::engine::EPOCH_TICK.as_millis()).unwrap_or(u64::MAX).max(1)),
+            deadline_ticks: source.settings.timeout.map_or(DEFAULT_DEADLINE_TICKS, |t| {
+                u64::try_from(t.as_millis() / crate::engine::EPOCH_TICK.as_millis()).unwrap_or(u64::MAX).max(1)
+            }),
         })
     }
 
