@@ -47,9 +47,9 @@ impl Endpoint {
     /// Resolves the endpoint; fails on an unreadable TLS file or an
     /// invalid Temporal config profile.
     pub fn resolve(settings: &TemporalSettings) -> anyhow::Result<Self> {
-        let (profile, client) = ClientOptions::load_from_config(LoadClientConfigProfileOptions::default()).map_err(|e| {
-            anyhow::anyhow!("reading Temporal's environment configuration (TEMPORAL_* variables, temporal.toml profile): {e:?}")
-        })?;
+        check_environment()?;
+        let (profile, client) = ClientOptions::load_from_config(LoadClientConfigProfileOptions::default())
+            .map_err(|e| anyhow::anyhow!("{}: {e:?}", environment_culprit(&format!("{e:?}"))))?;
         let profile_address = profile.target.host_str().map(|h| format!("{h}:{}", profile.target.port_or_known_default().unwrap_or(7233)));
         let tls = match &settings.tls {
             Some(t) => Some(tls_options(t)?),
@@ -73,6 +73,42 @@ impl Endpoint {
         let scheme = if self.tls.is_some() { "https" } else { "http" };
         let text = if self.address.contains("://") { self.address.clone() } else { format!("{scheme}://{}", self.address) };
         Url::parse(&text).with_context(|| format!("invalid Temporal address `{}`", self.address))
+    }
+}
+
+/// Refuses what Temporal's environment configuration would silently
+/// ignore: a boolean variable that is not a boolean.
+fn check_environment() -> anyhow::Result<()> {
+    for name in ["TEMPORAL_TLS", "TEMPORAL_TLS_DISABLE_HOST_VERIFICATION"] {
+        if let Some(value) = std::env::var_os(name) {
+            let text = value.to_string_lossy();
+            anyhow::ensure!(
+                ["true", "false", "1", "0", ""].contains(&text.to_ascii_lowercase().as_str()),
+                "environment variable {name} = {text:?}: must be true or false"
+            );
+        }
+    }
+    Ok(())
+}
+
+/// The environment variable (or profile) an env-config error is about,
+/// with its value, so the one-line error names what to fix.
+fn environment_culprit(error: &str) -> String {
+    let lower = error.to_ascii_lowercase();
+    let name = [
+        ("profile", "TEMPORAL_PROFILE"),
+        ("address", "TEMPORAL_ADDRESS"),
+        ("namespace", "TEMPORAL_NAMESPACE"),
+        ("api key", "TEMPORAL_API_KEY"),
+        ("tls", "TEMPORAL_TLS"),
+        ("config file", "TEMPORAL_CONFIG_FILE"),
+    ]
+    .into_iter()
+    .find(|(word, _)| lower.contains(word))
+    .map(|(_, name)| name);
+    match name.and_then(|n| std::env::var(n).ok().map(|v| (n, v))) {
+        Some((name, value)) => format!("environment variable {name} = {value:?}"),
+        None => "reading Temporal's environment configuration (TEMPORAL_* variables, temporal.toml profile)".into(),
     }
 }
 
