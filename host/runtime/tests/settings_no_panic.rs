@@ -6,8 +6,20 @@ use caisson_runtime::settings::{PluginSettings, limits, parse, parse_duration};
 use proptest::prelude::*;
 use std::path::Path;
 
-const KEYS: &[&str] =
-    &["kind", "determinism", "dirs", "allow_outbound", "env", "secrets", "memory_mb", "timeout", "fuel", "max_concurrency", "task_queue", "path"];
+const KEYS: &[&str] = &[
+    "kind",
+    "determinism",
+    "dirs",
+    "allow_outbound",
+    "env",
+    "secrets",
+    "memory_mb",
+    "timeout",
+    "fuel",
+    "max_concurrency",
+    "task_queue",
+    "path",
+];
 
 fn toml_value() -> impl Strategy<Value = toml::Value> {
     let leaf = prop_oneof![
@@ -16,7 +28,8 @@ fn toml_value() -> impl Strategy<Value = toml::Value> {
         any::<f64>().prop_map(toml::Value::Float),
         duration_text().prop_map(toml::Value::String),
         ".{0,10}".prop_map(toml::Value::String),
-        prop::sample::select(vec!["workflow", "activity", "virtual", "strict", "/data", "read-write"]).prop_map(|s| toml::Value::String(s.into())),
+        prop::sample::select(vec!["workflow", "activity", "virtual", "strict", "/data", "read-write"])
+            .prop_map(|s| toml::Value::String(s.into())),
     ];
     leaf.prop_recursive(3, 16, 4, |inner| {
         prop_oneof![

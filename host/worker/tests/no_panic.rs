@@ -21,11 +21,13 @@ fn toml_value() -> impl Strategy<Value = toml::Value> {
 }
 
 fn table(keys: &'static [&'static str]) -> impl Strategy<Value = toml::Table> {
-    prop::collection::btree_map(prop::sample::select(keys), toml_value(), 0..5).prop_map(|m| m.into_iter().map(|(k, v)| (k.to_owned(), v)).collect())
+    prop::collection::btree_map(prop::sample::select(keys), toml_value(), 0..5)
+        .prop_map(|m| m.into_iter().map(|(k, v)| (k.to_owned(), v)).collect())
 }
 
 fn manifest() -> impl Strategy<Value = String> {
-    let worker = table(&["max_cached_workflows", "max_concurrent_workflow_tasks", "max_concurrent_activities", "shutdown_grace", "metrics_address"]);
+    let worker =
+        table(&["max_cached_workflows", "max_concurrent_workflow_tasks", "max_concurrent_activities", "shutdown_grace", "metrics_address"]);
     let temporal = table(&["address", "namespace", "task_queue"]);
     let plugin = table(&["path", "memory_mb", "fuel", "timeout", "max_concurrency", "task_queue", "secrets"]);
     let tenant = table(&["name", "task_queue", "max_cached_workflows", "max_concurrent_activities", "max_concurrent_workflow_tasks"]);
@@ -68,8 +70,19 @@ fn json() -> impl Strategy<Value = Json> {
             prop::collection::vec(inner.clone(), 0..5).prop_map(Json::Array),
             prop::collection::btree_map(
                 prop::sample::select(vec![
-                    "eventId", "eventTime", "eventType", "taskId", "workflowExecutionStartedEventAttributes", "workflowType", "name",
-                    "input", "payloads", "metadata", "data", "events", "x"
+                    "eventId",
+                    "eventTime",
+                    "eventType",
+                    "taskId",
+                    "workflowExecutionStartedEventAttributes",
+                    "workflowType",
+                    "name",
+                    "input",
+                    "payloads",
+                    "metadata",
+                    "data",
+                    "events",
+                    "x"
                 ]),
                 inner,
                 0..5
