@@ -3,9 +3,10 @@
 use anyhow::Context;
 use caisson::check::{self, CheckResult};
 use caisson::engine::{ComponentCache, EngineOptions, PoolingLimits, default_cache_dir, start_epoch_ticker};
-use caisson::manifest::{PluginSettings, TenantSettings, WorkerManifest, WorkerSettings};
+use caisson::manifest::{PluginSettings, TenantSettings, WorkerManifest, WorkerSettings, limits};
 use caisson::plugin::Engines;
 use caisson::registry::{LiveRegistry, Registry};
+use caisson::settings::{check_duration, check_range};
 use caisson::tenant::Admission;
 use caisson::watch::PluginFolder;
 use caisson::worker::{Endpoint, Telemetry, Tenant};
@@ -215,9 +216,11 @@ fn prepare(args: &WorkerArgs, dev: bool) -> anyhow::Result<(Vec<Tenant>, Telemet
     temporal.task_queue = args.task_queue.clone().or(temporal.task_queue);
     let mut settings = manifest.worker.clone();
     if let Some(n) = args.max_cached_workflows {
+        check_range("--max-cached-workflows", n as u64, limits::MAX_CACHED_WORKFLOWS, "")?;
         settings.max_cached_workflows = n;
     }
     if let Some(grace) = args.shutdown_grace {
+        check_duration("--shutdown-grace", grace, limits::SHUTDOWN_GRACE)?;
         settings.shutdown_grace = grace;
     }
     settings.metrics_address = args.metrics_address.or(settings.metrics_address);
@@ -225,9 +228,10 @@ fn prepare(args: &WorkerArgs, dev: bool) -> anyhow::Result<(Vec<Tenant>, Telemet
 
     // One pooling allocator for the whole process, sized for every tenant.
     let tenant_settings: Vec<WorkerSettings> = manifest.tenant.iter().map(|t| tenant_limits(&settings, t)).collect();
-    let instances: usize =
-        std::iter::once(&settings).chain(&tenant_settings).map(|s| s.max_cached_workflows + s.max_concurrent_activities).sum::<usize>()
-            + 64;
+    let instances: usize = std::iter::once(&settings)
+        .chain(&tenant_settings)
+        .map(|s| s.max_cached_workflows.saturating_add(s.max_concurrent_activities))
+        .fold(64, usize::saturating_add);
     let options = EngineOptions { pooling: Some(PoolingLimits { instances: instances.min(100_000) as u32, max_memory_bytes: 1 << 30 }) };
     let engines = Engines::new(&options, ComponentCache::new(default_cache_dir())).context("setting up wasmtime")?;
     start_epoch_ticker(&[&engines.workflow, &engines.activity]);

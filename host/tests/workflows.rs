@@ -139,6 +139,66 @@ fn expense_approval_with_signals_queries_and_a_timeout() {
 }
 
 #[test]
+fn poison_signals_are_dropped_and_a_good_one_still_completes_the_workflow() {
+    let server = Server::start();
+    let tq = unique("wf");
+    let metrics = format!("127.0.0.1:{}", support::free_port());
+    let worker = Worker::start(&server, &tq, &[&p("test-workflows"), "--metrics-address", &metrics]);
+    let id = unique("expense-poison");
+    server.start_workflow(&tq, "expense-approval", &id, &[r#"{"id":"e1","amount":10,"timeout_ms":600000}"#]);
+    // Each poison form, then a good one, as raw payloads from the Python
+    // SDK (the CLI refuses to send what is not JSON).
+    let script = r#"
+import asyncio, base64, json, sys
+from temporalio.client import Client
+from temporalio.common import RawValue
+from temporalio.api.common.v1 import Payload
+async def main():
+    client = await Client.connect(sys.argv[1])
+    handle = client.get_workflow_handle(sys.argv[2])
+    for encoding, data in json.loads(sys.argv[3]):
+        await handle.signal("approve", RawValue(Payload(metadata={"encoding": encoding.encode()}, data=base64.b64decode(data))))
+asyncio.run(main())
+"#;
+    let signals = json!([
+        ["json/plain", "//79"],             // 0xff 0xfe 0xfd: not UTF-8
+        ["json/plain", "bm90IGpzb24geyI="], // `not json {"`
+        ["binary/plain", "aGVsbG8="],
+        ["binary/protobuf", "CgNmb28="],
+        ["json/plain", "eyJ4IjoxfQ=="], // {"x":1}: JSON, but the handler takes a string
+        ["json/plain", "ImFsaWNlIg=="], // "alice"
+    ]);
+    let out = std::process::Command::new(support::python_bin())
+        .args(["-c", script, &server.address, &id, &signals.to_string()])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "sending signals: {}", String::from_utf8_lossy(&out.stderr));
+
+    let doc = server.result(&id);
+    assert_eq!(doc["result"], json!({"state": "approved", "decided_by": "alice"}), "{doc:#}");
+    let history = server.history(&id);
+    assert!(!history.iter().any(|e| e["eventType"] == "EVENT_TYPE_WORKFLOW_TASK_FAILED"), "no task may fail: {history:#?}");
+    assert_eq!(history.iter().filter(|e| e["eventType"] == "EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED").count(), 6);
+
+    // The host dropped the four undecodable ones, naming workflow, handler
+    // and cause, and counted them; the guest library dropped the mis-shaped one.
+    worker.wait_for_log("dropping signal `approve`", Duration::from_secs(10));
+    let log = worker.log();
+    let host_drops: Vec<&str> = log.lines().filter(|l| l.contains("WARN") && l.contains("dropped signal `approve`")).collect();
+    assert_eq!(host_drops.len(), 4, "{log}");
+    for (line, cause) in host_drops.iter().zip(["not UTF-8", "invalid JSON", "binary/plain", "binary/protobuf"]) {
+        assert!(line.contains(&id) && line.contains(cause), "{line}");
+    }
+    assert!(log.lines().any(|l| l.contains("WARN") && l.contains("dropping signal `approve`") && l.contains("invalid type: map")), "{log}");
+    let text = caisson::metrics::scrape(&metrics).unwrap();
+    let dropped = text
+        .lines()
+        .find(|l| l.starts_with("caisson_inputs_dropped{") && l.contains("handler=\"approve\"") && l.contains("kind=\"signal\""))
+        .and_then(|l| l.rsplit(' ').next()?.parse::<f64>().ok());
+    assert_eq!(dropped, Some(4.0), "{text}");
+}
+
+#[test]
 fn parallel_activities_children_continue_as_new_cancellation_and_failure() {
     let server = Server::start();
     let tq = unique("wf");

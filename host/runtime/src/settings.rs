@@ -37,6 +37,115 @@ pub enum ManifestError {
         /// The parser's message, naming the line and key.
         message: String,
     },
+    /// A key has a value outside what Caisson accepts.
+    #[error("{path}: {source}")]
+    Setting {
+        /// The manifest file.
+        path: PathBuf,
+        /// The key, its value and the accepted range.
+        source: SettingError,
+    },
+}
+
+/// A setting Caisson refuses: `plugin[2].memory_mb = 0: must be between 1
+/// and 4096 (MiB)`. Settings are checked when they are read, so a limit
+/// that could only fail every task later (a zero timeout, no memory) or
+/// overflow the host's arithmetic (a timeout of centuries) stops the
+/// worker at start with the key to fix, never a task at run time.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{key} = {value}: {expected}")]
+pub struct SettingError {
+    /// The dotted key path (`tenant[0].limits.fuel`), or the flag
+    /// (`--shutdown-grace`), or the environment variable.
+    pub key: String,
+    /// The value as given.
+    pub value: String,
+    /// What is accepted instead, and how to fix it.
+    pub expected: String,
+}
+
+/// The accepted ranges, in one place (the README's manifest section
+/// lists them).
+pub mod limits {
+    use std::time::Duration;
+
+    /// `memory_mb`: linear memory per instance, MiB.
+    pub const MEMORY_MB: (u64, u64) = (1, 4096);
+    /// `fuel`: per workflow activation. Below a few thousand units not
+    /// even a guest's start-up fits.
+    pub const FUEL: (u64, u64) = (10_000, 1_000_000_000_000_000);
+    /// `timeout`: per activity attempt or workflow activation.
+    pub const TIMEOUT: (Duration, Duration) = (Duration::from_millis(10), Duration::from_secs(7 * 86_400));
+    /// `max_concurrency`: attempts of one plugin at once.
+    pub const MAX_CONCURRENCY: (u64, u64) = (1, 10_000);
+    /// `max_cached_workflows`: 0 turns the sticky cache off.
+    pub const MAX_CACHED_WORKFLOWS: (u64, u64) = (0, 100_000);
+    /// `max_concurrent_workflow_tasks`: sdk-core needs two (one sticky
+    /// poll, one normal).
+    pub const MAX_CONCURRENT_WORKFLOW_TASKS: (u64, u64) = (2, 10_000);
+    /// `max_concurrent_activities`.
+    pub const MAX_CONCURRENT_ACTIVITIES: (u64, u64) = (1, 10_000);
+    /// `shutdown_grace`.
+    pub const SHUTDOWN_GRACE: (Duration, Duration) = (Duration::ZERO, Duration::from_secs(3600));
+    /// Any duration written in a setting: beyond this it is a typo, and
+    /// `Instant + d` would overflow.
+    pub const DURATION_MAX: Duration = Duration::from_secs(10 * 365 * 86_400);
+}
+
+/// Checks that `value` lies in `range` (inclusive); `unit` follows the
+/// numbers in the message.
+pub fn check_range(key: &str, value: u64, (min, max): (u64, u64), unit: &str) -> Result<(), SettingError> {
+    if (min..=max).contains(&value) {
+        return Ok(());
+    }
+    let unit = if unit.is_empty() { String::new() } else { format!(" ({unit})") };
+    Err(SettingError { key: key.to_owned(), value: value.to_string(), expected: format!("must be between {min} and {max}{unit}") })
+}
+
+/// Checks that a duration lies in `range` (inclusive).
+pub fn check_duration(key: &str, value: Duration, (min, max): (Duration, Duration)) -> Result<(), SettingError> {
+    if (min..=max).contains(&value) {
+        return Ok(());
+    }
+    Err(SettingError {
+        key: key.to_owned(),
+        value: format!("\"{}\"", format_duration(value)),
+        expected: format!("must be between {} and {}", format_duration(min), format_duration(max)),
+    })
+}
+
+/// Checks that a text setting is not empty.
+pub fn check_not_empty(key: &str, value: &str, what: &str) -> Result<(), SettingError> {
+    if value.trim().is_empty() {
+        return Err(SettingError { key: key.to_owned(), value: format!("{value:?}"), expected: format!("must be {what}") });
+    }
+    Ok(())
+}
+
+/// A duration the way settings write it: `250ms`, `30s`, `1h30m`.
+pub fn format_duration(d: Duration) -> String {
+    let ms = d.as_millis();
+    if ms == 0 {
+        return "0s".into();
+    }
+    let mut out = String::new();
+    let mut rest = ms;
+    for (unit, size) in [("d", 86_400_000u128), ("h", 3_600_000), ("m", 60_000), ("s", 1000), ("ms", 1)] {
+        if rest >= size {
+            out.push_str(&format!("{}{unit}", rest / size));
+            rest %= size;
+        }
+    }
+    out
+}
+
+/// `memory_mb` in bytes, saturating (a validated value never saturates).
+pub fn mib_to_bytes(mb: u64) -> usize {
+    usize::try_from(mb).ok().and_then(|mb| mb.checked_mul(1 << 20)).unwrap_or(usize::MAX)
+}
+
+fn key(prefix: &str, name: &str) -> String {
+    if prefix.is_empty() { name.to_owned() } else { format!("{prefix}.{name}") }
 }
 
 /// Read-only or read-write access to a granted directory.
@@ -98,9 +207,11 @@ pub struct PluginSettings {
     /// (default: ignore them, so a client adding a field breaks nothing).
     #[serde(default)]
     pub strict_payloads: bool,
-    /// Attempts of this plugin's activities run at once.
+    /// Activities: attempts of this plugin run at once in this worker
+    /// (further attempts wait for a free slot).
     pub max_concurrency: Option<usize>,
-    /// Task queue for this plugin's types, when not the worker's own.
+    /// Not supported: read only to refuse it with the way to do it (a
+    /// plugin is served on its tenant's task queue).
     pub task_queue: Option<String>,
 }
 
@@ -109,20 +220,35 @@ pub fn read(path: &Path) -> Result<String, ManifestError> {
     std::fs::read_to_string(path).map_err(|source| ManifestError::Read { path: path.to_owned(), source })
 }
 
-/// Parses TOML; the error is one line: `line L, column C: what is wrong`.
+/// Parses TOML; the error is one line naming the position and the dotted
+/// key: `line L, column C: plugin[2].memory_mb: what is wrong`.
 pub fn parse<T: serde::de::DeserializeOwned>(path: &Path, text: &str) -> Result<T, ManifestError> {
-    toml::from_str(text).map_err(|e| {
-        let position = e.span().map(|span| {
-            let before = &text[..span.start.min(text.len())];
-            let line = before.matches('\n').count() + 1;
-            let column = before.rfind('\n').map_or(before.len(), |nl| before.len() - nl - 1) + 1;
-            format!("line {line}, column {column}: ")
-        });
-        ManifestError::Parse {
-            path: path.to_owned(),
-            message: format!("{}{}", position.unwrap_or_default(), e.message().trim_end().replace('\n', " ")),
-        }
+    let deserializer = match toml::Deserializer::parse(text) {
+        Ok(d) => d,
+        Err(e) => return Err(parse_error(path, text, &e, "")),
+    };
+    serde_path_to_error::deserialize(deserializer).map_err(|e| {
+        let key = e.path().to_string();
+        let key = if key == "." || key.is_empty() { String::new() } else { format!("{key}: ") };
+        parse_error(path, text, e.inner(), &key)
     })
+}
+
+fn parse_error(path: &Path, text: &str, e: &toml::de::Error, key: &str) -> ManifestError {
+    let position = e.span().map(|span| {
+        let mut start = span.start.min(text.len());
+        while !text.is_char_boundary(start) {
+            start -= 1;
+        }
+        let before = &text[..start];
+        let line = before.matches('\n').count() + 1;
+        let column = before.rfind('\n').map_or(before.chars().count(), |nl| before[nl + 1..].chars().count()) + 1;
+        format!("line {line}, column {column}: ")
+    });
+    ManifestError::Parse {
+        path: path.to_owned(),
+        message: format!("{}{key}{}", position.unwrap_or_default(), e.message().trim_end().replace('\n', " ")),
+    }
 }
 
 impl PluginSettings {
@@ -134,8 +260,55 @@ impl PluginSettings {
             return Ok(PluginSettings::default());
         }
         let mut settings: PluginSettings = parse(&sidecar, &read(&sidecar)?)?;
+        settings.validate("").map_err(|source| ManifestError::Setting { path: sidecar.clone(), source })?;
         settings.resolve_paths(wasm.parent().unwrap_or(Path::new(".")));
         Ok(settings)
+    }
+
+    /// Checks every key against [`limits`]; `prefix` is the entry's dotted
+    /// path (`plugin[2]`, `tenant[0].plugin[1]`, or empty for `NAME.toml`).
+    pub fn validate(&self, prefix: &str) -> Result<(), SettingError> {
+        if let Some(mb) = self.memory_mb {
+            check_range(&key(prefix, "memory_mb"), mb, limits::MEMORY_MB, "MiB")?;
+        }
+        if let Some(fuel) = self.fuel {
+            check_range(&key(prefix, "fuel"), fuel, limits::FUEL, "units per activation")?;
+        }
+        if let Some(timeout) = self.timeout {
+            check_duration(&key(prefix, "timeout"), timeout, limits::TIMEOUT)?;
+        }
+        if let Some(n) = self.max_concurrency {
+            check_range(&key(prefix, "max_concurrency"), n as u64, limits::MAX_CONCURRENCY, "attempts at once")?;
+        }
+        if let Some(queue) = &self.task_queue {
+            return Err(SettingError {
+                key: key(prefix, "task_queue"),
+                value: format!("{queue:?}"),
+                expected: "a plugin has no task queue of its own: serve it from a [[tenant]] with task_queue = \"...\" \
+                           (or run another `caisson worker --task-queue ...`)"
+                    .into(),
+            });
+        }
+        for (i, grant) in self.dirs.iter().enumerate() {
+            if !grant.guest.starts_with('/') {
+                return Err(SettingError {
+                    key: format!("{}[{i}].guest", key(prefix, "dirs")),
+                    value: format!("{:?}", grant.guest),
+                    expected: "must be an absolute guest path, e.g. \"/data\"".into(),
+                });
+            }
+        }
+        for name in self.env.keys().chain(&self.secrets) {
+            if name.is_empty() || name.contains('=') || name.contains('\0') {
+                let which = if self.env.contains_key(name) { "env" } else { "secrets" };
+                return Err(SettingError {
+                    key: key(prefix, which),
+                    value: format!("{name:?}"),
+                    expected: "variable names must be non-empty, without `=` or NUL".into(),
+                });
+            }
+        }
+        Ok(())
     }
 
     /// `NAME.toml` beside `NAME.wasm`.
@@ -158,9 +331,12 @@ impl PluginSettings {
     }
 }
 
-/// Parses `250ms`, `30s`, `5m`, `2h`, `7d` (and sums like `1h30m`).
+/// Parses `250ms`, `30s`, `5m`, `2h`, `7d` (and sums like `1h30m`), up
+/// to [`limits::DURATION_MAX`]: every step is checked, so no text can
+/// overflow the host's arithmetic.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let bad = || format!("invalid duration `{text}`: use a number with a unit, e.g. 500ms, 30s, 5m, 2h, 7d");
+    let too_long = || format!("duration `{text}` is too long: at most {}", format_duration(limits::DURATION_MAX));
     let mut total = Duration::ZERO;
     let mut rest = text.trim();
     if rest.is_empty() {
@@ -171,18 +347,19 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         if digits == 0 {
             return Err(bad());
         }
-        let n: u64 = rest[..digits].parse().map_err(|_| bad())?;
+        let n: u64 = rest[..digits].parse().map_err(|_| too_long())?;
         rest = &rest[digits..];
         let unit_len = rest.find(|c: char| c.is_ascii_digit()).unwrap_or(rest.len());
+        let seconds = |per: u64| n.checked_mul(per).map(Duration::from_secs);
         let unit = match &rest[..unit_len] {
-            "ms" => Duration::from_millis(n),
-            "s" => Duration::from_secs(n),
-            "m" => Duration::from_secs(n * 60),
-            "h" => Duration::from_secs(n * 3600),
-            "d" => Duration::from_secs(n * 86400),
+            "ms" => Some(Duration::from_millis(n)),
+            "s" => seconds(1),
+            "m" => seconds(60),
+            "h" => seconds(3600),
+            "d" => seconds(86_400),
             _ => return Err(bad()),
         };
-        total += unit;
+        total = unit.and_then(|u| total.checked_add(u)).filter(|t| *t <= limits::DURATION_MAX).ok_or_else(too_long)?;
         rest = &rest[unit_len..];
     }
     Ok(total)
@@ -221,9 +398,12 @@ mod tests {
         assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
         assert_eq!(parse_duration("1h30m"), Ok(Duration::from_secs(5400)));
         assert_eq!(parse_duration("7d"), Ok(Duration::from_secs(7 * 86400)));
-        for bad in ["", "30", "s", "3 s", "1y", "-1s"] {
+        for bad in ["", "30", "s", "3 s", "1y", "-1s", "1é", "999999999999999999999s", "18446744073709551615d", "3651d", "3650d1s"] {
             assert!(parse_duration(bad).is_err(), "{bad}");
         }
+        assert!(parse_duration("3651d").unwrap_err().contains("too long"));
+        assert_eq!(parse_duration("3650d"), Ok(limits::DURATION_MAX));
+        assert_eq!(format_duration(Duration::from_millis(5_400_250)), "1h30m250ms");
     }
 
     #[test]

@@ -99,3 +99,52 @@ async fn a_payload_that_does_not_fit_is_a_non_retryable_failure_naming_the_argum
         "{outcome:?}"
     );
 }
+
+fn test_activities(settings: PluginSettings) -> Arc<ActivityPlugin> {
+    match common::load(&common::loader(), "test-activities", settings) {
+        Plugin::Activity(p) => p,
+        Plugin::Workflow(_) => panic!("test-activities is an activity plugin"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn max_concurrency_one_runs_four_attempts_one_after_another() {
+    let plugin = test_activities(PluginSettings { max_concurrency: Some(1), ..PluginSettings::default() });
+    let began = std::time::Instant::now();
+    assert_eq!(run(&plugin, "sleep-ms", vec![json!(300)]).await, AttemptOutcome::Completed(json!(300)));
+    let one = began.elapsed();
+    let began = std::time::Instant::now();
+    let (a, b, c, d) = tokio::join!(
+        run(&plugin, "sleep-ms", vec![json!(300)]),
+        run(&plugin, "sleep-ms", vec![json!(300)]),
+        run(&plugin, "sleep-ms", vec![json!(300)]),
+        run(&plugin, "sleep-ms", vec![json!(300)]),
+    );
+    let four = began.elapsed();
+    for outcome in [a, b, c, d] {
+        assert_eq!(outcome, AttemptOutcome::Completed(json!(300)));
+    }
+    // The bound: four attempts take (about) four times one.
+    assert!(four >= one.mul_f64(3.5), "four attempts took {four:?}, one took {one:?}: they overlapped");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_attempt_waiting_for_a_slot_honours_cancellation() {
+    let plugin = test_activities(PluginSettings { max_concurrency: Some(1), ..PluginSettings::default() });
+    let holder = attempt("sleep-ms");
+    let waiting = attempt("sleep-ms");
+    let args = [json!(60_000)];
+    let first = plugin.run("sleep-ms", &args, holder.clone());
+    let second = async {
+        tokio::task::yield_now().await;
+        waiting.cancellation.request();
+        plugin.run("sleep-ms", &args, waiting.clone()).await
+    };
+    tokio::pin!(first);
+    tokio::select! {
+        outcome = &mut first => panic!("the slot holder ended first: {outcome:?}"),
+        outcome = second => assert_eq!(outcome, AttemptOutcome::Cancelled),
+    }
+    holder.cancellation.request();
+    assert_eq!(first.await, AttemptOutcome::Cancelled);
+}

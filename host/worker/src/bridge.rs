@@ -52,12 +52,27 @@ fn payload_texts(ps: &[Payload]) -> Result<Vec<String>, String> {
     ps.iter().map(payload_text).collect()
 }
 
+/// A handler's input as JSON texts the guest can parse, or why not. Unlike
+/// resolutions (written by the workflow's own code or SDK), inputs come
+/// from any client, so `json/plain` data is checked to be JSON here rather
+/// than left to fail inside the guest.
+fn input_texts(ps: &[Payload]) -> Result<Vec<String>, String> {
+    ps.iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let text = payload_text(p).map_err(|e| format!("argument {i}: {e}"))?;
+            serde_json::from_str::<serde::de::IgnoredAny>(&text).map_err(|e| format!("argument {i}: invalid JSON: {e}"))?;
+            Ok(text)
+        })
+        .collect()
+}
+
 fn millis(ms: Option<u64>) -> Option<ProtoDuration> {
     ms.map(|ms| ProtoDuration { seconds: (ms / 1000) as i64, nanos: ((ms % 1000) * 1_000_000) as i32 })
 }
 
 fn timestamp_ms(ts: &Option<Timestamp>) -> u64 {
-    ts.as_ref().map_or(0, |t| (t.seconds.max(0) as u64) * 1000 + (t.nanos.max(0) as u64) / 1_000_000)
+    ts.as_ref().map_or(0, |t| (t.seconds.max(0) as u64).saturating_mul(1000).saturating_add((t.nanos.max(0) as u64) / 1_000_000))
 }
 
 /// An application failure proto.
@@ -125,6 +140,37 @@ fn outcome(what: &str, ended: Ended<'_>) -> Result<wit::Outcome, String> {
     })
 }
 
+/// Which kind of handler an undecodable input was meant for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InputKind {
+    /// A signal: dropped, as the Temporal SDKs drop an undecodable signal.
+    Signal,
+}
+
+impl InputKind {
+    /// The metric label and log word.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InputKind::Signal => "signal",
+        }
+    }
+}
+
+/// An input that could not be decoded for the workflow and was left out of
+/// the activation. One bad client must not wedge a workflow: the input is
+/// reported (WARN and `caisson_inputs_dropped`) and the rest of the
+/// activation goes on. Updates, when they exist, take the same path with
+/// their own kind and are answered with a rejection instead of silence.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DroppedInput {
+    /// Signal (later: update).
+    pub kind: InputKind,
+    /// The handler's name (signal name).
+    pub handler: String,
+    /// Why it could not be decoded.
+    pub cause: String,
+}
+
 /// What core's activation means for the runtime.
 #[derive(Debug)]
 pub enum Incoming {
@@ -139,15 +185,18 @@ pub enum Incoming {
     Continue(Activation),
 }
 
-/// Translates an activation. `Err` names the undecodable payload.
-pub fn incoming(act: &WorkflowActivation, namespace: &str, task_queue: &str) -> Result<Incoming, String> {
+/// Translates an activation. Undecodable signal inputs are left out and
+/// listed in the second value; `Err` names any other undecodable payload
+/// (those come from the workflow's own history and fail the task).
+pub fn incoming(act: &WorkflowActivation, namespace: &str, task_queue: &str) -> Result<(Incoming, Vec<DroppedInput>), String> {
+    let mut dropped = Vec::new();
     let mut activation = Activation { now_ms: timestamp_ms(&act.timestamp), is_replaying: act.is_replaying, jobs: vec![] };
     let mut start = None;
     for job in &act.jobs {
         let Some(variant) = &job.variant else { continue };
         let next = match variant {
             JobVariant::RemoveFromCache(r) => {
-                return Ok(Incoming::Evict { reason: format!("{:?}: {}", r.reason(), r.message) });
+                return Ok((Incoming::Evict { reason: format!("{:?}: {}", r.reason(), r.message) }, dropped));
             }
             JobVariant::InitializeWorkflow(init) => {
                 let args = init
@@ -188,10 +237,13 @@ pub fn incoming(act: &WorkflowActivation, namespace: &str, task_queue: &str) -> 
                 args: payload_texts(&q.arguments).map_err(|e| format!("query `{}`: {e}", q.query_type))?,
             }),
             JobVariant::CancelWorkflow(_) => Job::Cancel,
-            JobVariant::SignalWorkflow(s) => Job::Signal(wit::Signal {
-                name: s.signal_name.clone(),
-                args: payload_texts(&s.input).map_err(|e| format!("signal `{}`: {e}", s.signal_name))?,
-            }),
+            JobVariant::SignalWorkflow(s) => match input_texts(&s.input) {
+                Ok(args) => Job::Signal(wit::Signal { name: s.signal_name.clone(), args }),
+                Err(cause) => {
+                    dropped.push(DroppedInput { kind: InputKind::Signal, handler: s.signal_name.clone(), cause });
+                    continue;
+                }
+            },
             JobVariant::ResolveActivity(r) => {
                 let ended = match r.result.as_ref().and_then(|res| res.status.as_ref()) {
                     Some(activity_resolution::Status::Completed(ok)) => Ended::Completed(ok.result.as_ref()),
@@ -261,10 +313,11 @@ pub fn incoming(act: &WorkflowActivation, namespace: &str, task_queue: &str) -> 
         };
         activation.jobs.push(next);
     }
-    Ok(match start {
+    let incoming = match start {
         Some(request) => Incoming::Start(Box::new(request), activation),
         None => Incoming::Continue(activation),
-    })
+    };
+    Ok((incoming, dropped))
 }
 
 fn retry_policy(p: &Option<wit::RetryPolicy>) -> Option<RetryPolicy> {

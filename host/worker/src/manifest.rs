@@ -19,8 +19,8 @@
 //! A plugin's own keys (grants and limits) are
 //! [`caisson_runtime::settings::PluginSettings`], re-exported here.
 
-pub use caisson_runtime::settings::{DirAccess, DirGrant, ManifestError, PluginSettings, parse_duration};
-use caisson_runtime::settings::{duration_str, parse, read};
+pub use caisson_runtime::settings::{DirAccess, DirGrant, ManifestError, PluginSettings, SettingError, limits, parse_duration};
+use caisson_runtime::settings::{check_duration, check_not_empty, check_range, duration_str, parse, read};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -174,27 +174,135 @@ pub struct TenantLimits {
     pub timeout: Option<Duration>,
 }
 
+impl TemporalSettings {
+    /// Checks the keys under `prefix` (`temporal`): set ones are not empty.
+    pub fn validate(&self, prefix: &str) -> Result<(), SettingError> {
+        for (name, value, what) in [
+            ("address", &self.address, "a host:port, e.g. \"localhost:7233\""),
+            ("namespace", &self.namespace, "a namespace name"),
+            ("task_queue", &self.task_queue, "a task queue name"),
+        ] {
+            if let Some(v) = value {
+                check_not_empty(&format!("{prefix}.{name}"), v, what)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl WorkerSettings {
+    /// Checks every key against [`limits`]; `prefix` is `worker`.
+    pub fn validate(&self, prefix: &str) -> Result<(), SettingError> {
+        check_range(&format!("{prefix}.max_cached_workflows"), self.max_cached_workflows as u64, limits::MAX_CACHED_WORKFLOWS, "")?;
+        check_range(
+            &format!("{prefix}.max_concurrent_workflow_tasks"),
+            self.max_concurrent_workflow_tasks as u64,
+            limits::MAX_CONCURRENT_WORKFLOW_TASKS,
+            "",
+        )?;
+        check_range(
+            &format!("{prefix}.max_concurrent_activities"),
+            self.max_concurrent_activities as u64,
+            limits::MAX_CONCURRENT_ACTIVITIES,
+            "",
+        )?;
+        check_duration(&format!("{prefix}.shutdown_grace"), self.shutdown_grace, limits::SHUTDOWN_GRACE)
+    }
+}
+
+impl TenantSettings {
+    /// Checks the tenant's keys, its plugins' and its limits; `prefix` is
+    /// `tenant[i]`.
+    pub fn validate(&self, prefix: &str) -> Result<(), SettingError> {
+        let valid_name = !self.name.is_empty() && self.name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+        if !valid_name {
+            return Err(SettingError {
+                key: format!("{prefix}.name"),
+                value: format!("{:?}", self.name),
+                expected: "must be a non-empty name of letters, digits, `-`, `_` or `.` (it labels logs and metrics)".into(),
+            });
+        }
+        if let Some(n) = &self.namespace {
+            check_not_empty(&format!("{prefix}.namespace"), n, "a namespace name")?;
+        }
+        if let Some(q) = &self.task_queue {
+            check_not_empty(&format!("{prefix}.task_queue"), q, "a task queue name")?;
+        }
+        for (name, value, range) in [
+            ("max_cached_workflows", self.max_cached_workflows, limits::MAX_CACHED_WORKFLOWS),
+            ("max_concurrent_workflow_tasks", self.max_concurrent_workflow_tasks, limits::MAX_CONCURRENT_WORKFLOW_TASKS),
+            ("max_concurrent_activities", self.max_concurrent_activities, limits::MAX_CONCURRENT_ACTIVITIES),
+        ] {
+            if let Some(v) = value {
+                check_range(&format!("{prefix}.{name}"), v as u64, range, "")?;
+            }
+        }
+        for (i, plugin) in self.plugin.iter().enumerate() {
+            plugin.validate(&format!("{prefix}.plugin[{i}]"))?;
+        }
+        self.limits.validate(&format!("{prefix}.limits"))
+    }
+}
+
+impl TenantLimits {
+    /// Checks the ceilings against the same ranges as plugin limits.
+    pub fn validate(&self, prefix: &str) -> Result<(), SettingError> {
+        if let Some(mb) = self.memory_mb {
+            check_range(&format!("{prefix}.memory_mb"), mb, limits::MEMORY_MB, "MiB")?;
+        }
+        if let Some(fuel) = self.fuel {
+            check_range(&format!("{prefix}.fuel"), fuel, limits::FUEL, "units per activation")?;
+        }
+        if let Some(timeout) = self.timeout {
+            check_duration(&format!("{prefix}.timeout"), timeout, limits::TIMEOUT)?;
+        }
+        Ok(())
+    }
+}
+
 impl WorkerManifest {
+    /// Checks every key of the manifest; the error names the first bad
+    /// one by its dotted path.
+    pub fn validate(&self) -> Result<(), SettingError> {
+        self.temporal.validate("temporal")?;
+        self.worker.validate("worker")?;
+        for (i, plugin) in self.plugin.iter().enumerate() {
+            plugin.validate(&format!("plugin[{i}]"))?;
+        }
+        for (i, tenant) in self.tenant.iter().enumerate() {
+            tenant.validate(&format!("tenant[{i}]"))?;
+        }
+        Ok(())
+    }
+
     /// Reads a worker manifest; plugin paths and granted directories are
     /// made relative to the manifest's folder.
     pub fn load(path: &Path) -> Result<Self, ManifestError> {
-        let mut manifest: WorkerManifest = parse(path, &read(path)?)?;
+        let text = read(path)?;
+        Self::from_toml(path, &text)
+    }
+
+    /// Parses and checks a manifest's text; `path` names it in errors and
+    /// anchors relative paths.
+    pub fn from_toml(path: &Path, text: &str) -> Result<Self, ManifestError> {
+        let mut manifest: WorkerManifest = parse(path, text)?;
+        manifest.validate().map_err(|source| ManifestError::Setting { path: path.to_owned(), source })?;
         let base = path.parent().unwrap_or(Path::new("."));
-        for plugin in &mut manifest.plugin {
+        for (i, plugin) in manifest.plugin.iter_mut().enumerate() {
             if plugin.path.is_none() {
                 return Err(ManifestError::Parse {
                     path: path.to_owned(),
-                    message: "a [[plugin]] entry lacks `path = \"....wasm\"`".into(),
+                    message: format!("plugin[{i}].path: missing: a [[plugin]] entry needs `path = \"....wasm\"`"),
                 });
             }
             plugin.resolve_paths(base);
         }
         let mut names = std::collections::BTreeSet::new();
-        for tenant in &mut manifest.tenant {
+        for (t, tenant) in manifest.tenant.iter_mut().enumerate() {
             if !names.insert(tenant.name.clone()) {
                 return Err(ManifestError::Parse {
                     path: path.to_owned(),
-                    message: format!("two [[tenant]] entries are named `{}`", tenant.name),
+                    message: format!("tenant[{t}].name = {:?}: two [[tenant]] entries have this name", tenant.name),
                 });
             }
             if let Some(dir) = &tenant.plugin_dir
@@ -202,11 +310,14 @@ impl WorkerManifest {
             {
                 tenant.plugin_dir = Some(base.join(dir));
             }
-            for plugin in &mut tenant.plugin {
+            for (i, plugin) in tenant.plugin.iter_mut().enumerate() {
                 if plugin.path.is_none() {
                     return Err(ManifestError::Parse {
                         path: path.to_owned(),
-                        message: format!("a [[tenant.plugin]] entry of tenant `{}` lacks `path = \"....wasm\"`", tenant.name),
+                        message: format!(
+                            "tenant[{t}].plugin[{i}].path: missing: a [[tenant.plugin]] entry of tenant `{}` needs `path = \"....wasm\"`",
+                            tenant.name
+                        ),
                     });
                 }
                 plugin.resolve_paths(base);
@@ -259,5 +370,56 @@ mod tests {
         assert_eq!(pay.dirs[0].host, dir.path().join("data"));
         assert_eq!(pay.dirs[0].access, DirAccess::ReadWrite);
         assert_eq!(pay.timeout, Some(Duration::from_secs(30)));
+    }
+
+    fn load_error(text: &str) -> String {
+        WorkerManifest::from_toml(Path::new("caisson.toml"), text).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn every_bad_setting_is_one_line_naming_the_file_key_value_and_range() {
+        let entries = "[[plugin]]\npath = \"a.wasm\"\n[[plugin]]\npath = \"b.wasm\"\n[[plugin]]\npath = \"c.wasm\"\n";
+        for (text, needle) in [
+            (format!("{entries}memory_mb = 0\n"), "caisson.toml: plugin[2].memory_mb = 0: must be between 1 and 4096 (MiB)"),
+            (format!("{entries}fuel = 0\n"), "plugin[2].fuel = 0: must be between"),
+            (format!("{entries}timeout = \"0s\"\n"), "plugin[2].timeout = \"0s\": must be between 10ms and 7d"),
+            (format!("{entries}max_concurrency = 0\n"), "plugin[2].max_concurrency = 0: must be between 1 and 10000"),
+            (
+                format!("{entries}task_queue = \"x\"\n"),
+                "plugin[2].task_queue = \"x\": a plugin has no task queue of its own: serve it from a [[tenant]]",
+            ),
+            (format!("{entries}memory_mb = \"64\"\n"), "plugin[2].memory_mb: invalid type: string \"64\", expected u64"),
+            (format!("{entries}timeout = \"99999999999999d\"\n"), "plugin[2].timeout: duration `99999999999999d` is too long"),
+            (
+                format!("{entries}dirs = [{{ host = \".\", guest = \"data\" }}]\n"),
+                "plugin[2].dirs[0].guest = \"data\": must be an absolute",
+            ),
+            (
+                "[worker]\nshutdown_grace = \"100000000000000000h\"\n".into(),
+                "worker.shutdown_grace: duration `100000000000000000h` is too long",
+            ),
+            ("[worker]\nshutdown_grace = \"2h\"\n".into(), "worker.shutdown_grace = \"2h\": must be between 0s and 1h"),
+            ("[worker]\nmax_concurrent_activities = 0\n".into(), "worker.max_concurrent_activities = 0: must be between 1"),
+            (
+                "[worker]\nmax_cached_workflows = 18446744073709551615\n".into(),
+                "worker.max_cached_workflows = 18446744073709551615: must be between 0 and 100000",
+            ),
+            ("[worker]\nmetrics_address = \"localhost\"\n".into(), "worker.metrics_address: invalid socket address syntax"),
+            ("[temporal]\ntask_queue = \"\"\n".into(), "temporal.task_queue = \"\": must be a task queue name"),
+            (
+                "[[tenant]]\nname = \"a\"\n[[tenant]]\nname = \"b\"\n[tenant.limits]\nmemory_mb = 0\n".into(),
+                "tenant[1].limits.memory_mb = 0",
+            ),
+            (
+                "[[tenant]]\nname = \"a\"\nmax_concurrent_workflow_tasks = 1\n".into(),
+                "tenant[0].max_concurrent_workflow_tasks = 1: must be between 2",
+            ),
+            ("[[tenant]]\nname = \"a\"\n[[tenant.plugin]]\npath = \"x.wasm\"\nfuel = 1\n".into(), "tenant[0].plugin[0].fuel = 1"),
+            ("[[tenant]]\nname = \"\"\n".into(), "tenant[0].name = \"\": must be a non-empty name"),
+        ] {
+            let err = load_error(&text);
+            assert!(err.contains(needle), "{text}\n=> {err}\n(expected {needle})");
+            assert!(!err.contains('\n'), "one line: {err}");
+        }
     }
 }

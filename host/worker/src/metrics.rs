@@ -11,6 +11,7 @@
 //! | `caisson_fuel_used` | counter (wasm fuel units, workflows) | tenant, plugin |
 //! | `caisson_instantiation_duration` | histogram (ms) | tenant, plugin |
 //! | `caisson_plugin_loaded` | gauge: 1 loaded, 0 removed or replaced | tenant, plugin, kind, sha256, types |
+//! | `caisson_inputs_dropped` | counter: undecodable signal inputs left out | tenant, plugin, handler, kind |
 //!
 //! `caisson plugins --metrics ADDRESS` reads `caisson_plugin_loaded` back
 //! to list what a running worker serves.
@@ -32,6 +33,7 @@ pub struct Metrics {
     fuel_used: Counter,
     instantiation: HistogramDuration,
     plugin_loaded: Gauge,
+    inputs_dropped: Counter,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -69,6 +71,11 @@ impl Metrics {
                 "duration",
             )),
             plugin_loaded: meter.gauge(param("caisson_plugin_loaded", "1 while a plugin version is served, 0 after", "")),
+            inputs_dropped: meter.counter(param(
+                "caisson_inputs_dropped",
+                "Signal inputs a workflow could not be given (undecodable payload) and that were dropped",
+                "",
+            )),
             meter,
         }
     }
@@ -92,6 +99,20 @@ impl Metrics {
             MetricKeyValue::new("types", plugin.types.join(",")),
         ]));
         self.plugin_loaded.record(u64::from(loaded), &attributes);
+    }
+}
+
+impl Metrics {
+    /// Counts one input left out of a workflow activation (`kind`:
+    /// `signal`), labelled with the handler it was meant for.
+    pub fn input_dropped(&self, tenant: &str, plugin: &str, handler: &str, kind: &str) {
+        let attributes = self.meter.new_attributes(NewAttributes::new(vec![
+            MetricKeyValue::new("tenant", tenant.to_owned()),
+            MetricKeyValue::new("plugin", plugin.to_owned()),
+            MetricKeyValue::new("handler", handler.to_owned()),
+            MetricKeyValue::new("kind", kind.to_owned()),
+        ]));
+        self.inputs_dropped.add(1, &attributes);
     }
 }
 

@@ -96,6 +96,11 @@ impl Registry {
         &self.tenant
     }
 
+    /// Where this registry's figures are recorded.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
     /// Reads, judges, compiles and registers one plugin.
     pub fn load(&mut self, path: &Path, settings: PluginSettings) -> Result<&LoadedPlugin, RegistryError> {
         let (metrics, tenant) = (&self.metrics, &self.tenant);

@@ -53,9 +53,9 @@ impl Endpoint {
     /// Resolves the endpoint; fails on an unreadable TLS file or an
     /// invalid Temporal config profile.
     pub fn resolve(settings: &TemporalSettings) -> anyhow::Result<Self> {
-        let (profile, client) = ClientOptions::load_from_config(LoadClientConfigProfileOptions::default()).map_err(|e| {
-            anyhow::anyhow!("reading Temporal's environment configuration (TEMPORAL_* variables, temporal.toml profile): {e:?}")
-        })?;
+        check_environment()?;
+        let (profile, client) = ClientOptions::load_from_config(LoadClientConfigProfileOptions::default())
+            .map_err(|e| anyhow::anyhow!("{}: {e:?}", environment_culprit(&format!("{e:?}"))))?;
         let profile_address = profile.target.host_str().map(|h| format!("{h}:{}", profile.target.port_or_known_default().unwrap_or(7233)));
         let tls = match &settings.tls {
             Some(t) => Some(tls_options(t)?),
@@ -80,6 +80,42 @@ impl Endpoint {
         let scheme = if self.tls.is_some() { "https" } else { "http" };
         let text = if self.address.contains("://") { self.address.clone() } else { format!("{scheme}://{}", self.address) };
         Url::parse(&text).with_context(|| format!("invalid Temporal address `{}`", self.address))
+    }
+}
+
+/// Refuses what Temporal's environment configuration would silently
+/// ignore: a boolean variable that is not a boolean.
+fn check_environment() -> anyhow::Result<()> {
+    for name in ["TEMPORAL_TLS", "TEMPORAL_TLS_DISABLE_HOST_VERIFICATION"] {
+        if let Some(value) = std::env::var_os(name) {
+            let text = value.to_string_lossy();
+            anyhow::ensure!(
+                ["true", "false", "1", "0", ""].contains(&text.to_ascii_lowercase().as_str()),
+                "environment variable {name} = {text:?}: must be true or false"
+            );
+        }
+    }
+    Ok(())
+}
+
+/// The environment variable (or profile) an env-config error is about,
+/// with its value, so the one-line error names what to fix.
+fn environment_culprit(error: &str) -> String {
+    let lower = error.to_ascii_lowercase();
+    let name = [
+        ("profile", "TEMPORAL_PROFILE"),
+        ("address", "TEMPORAL_ADDRESS"),
+        ("namespace", "TEMPORAL_NAMESPACE"),
+        ("api key", "TEMPORAL_API_KEY"),
+        ("tls", "TEMPORAL_TLS"),
+        ("config file", "TEMPORAL_CONFIG_FILE"),
+    ]
+    .into_iter()
+    .find(|(word, _)| lower.contains(word))
+    .map(|(_, name)| name);
+    match name.and_then(|n| std::env::var(n).ok().map(|v| (n, v))) {
+        Some((name, value)) => format!("environment variable {name} = {value:?}"),
+        None => "reading Temporal's environment configuration (TEMPORAL_* variables, temporal.toml profile)".into(),
     }
 }
 
@@ -215,7 +251,7 @@ pub async fn run(tenants: Vec<Tenant>, telemetry: Telemetry, shutdown: impl Futu
         );
         let watchers: Vec<_> = tenant.folders.into_iter().map(|f| tokio::spawn(f.watch())).collect();
         let workflows = tokio::spawn(workflow_loop(worker.clone(), tenant.registry.clone(), tenant.endpoint.clone()));
-        let activities = tokio::spawn(activity_loop(worker.clone(), tenant.registry.clone()));
+        let activities = tokio::spawn(activity_loop(worker.clone(), tenant.registry.clone(), tenant.endpoint.task_queue.clone()));
         started.push((tenant.name, worker, workflows, activities, watchers, settings.shutdown_grace));
     }
     shutdown.await;
@@ -321,10 +357,22 @@ pub fn process_activation(
         tracing::warn!(run_id = %run_id, "workflow task failed: {message}");
         WorkflowActivationCompletion::fail(run_id.clone(), Failure { message, ..Default::default() }, None)
     };
-    let incoming = match bridge::incoming(&activation, &endpoint.namespace, &endpoint.task_queue) {
+    let (incoming, dropped) = match bridge::incoming(&activation, &endpoint.namespace, &endpoint.task_queue) {
         Ok(i) => i,
         Err(e) => return fail(runs, format!("malformed activation: {e}")),
     };
+    if !dropped.is_empty() {
+        let (plugin, workflow_id) = match &incoming {
+            Incoming::Start(request, _) => {
+                (registry.workflow(&request.workflow_type).map(|p| p.name.to_string()), request.info.workflow_id.clone())
+            }
+            _ => runs.get(&run_id).map_or((None, String::new()), |run| (Some(run.plugin().name.to_string()), run.workflow_id())),
+        };
+        let plugin = plugin.unwrap_or_else(|| "unknown".into());
+        for input in &dropped {
+            report_dropped(registry, &plugin, &workflow_id, &run_id, activation.is_replaying, input);
+        }
+    }
     let activation = match incoming {
         Incoming::Evict { reason } => {
             tracing::debug!(run_id = %run_id, "evicted: {reason}");
@@ -372,9 +420,28 @@ pub fn process_activation(
     }
 }
 
+/// Logs and counts an input left out of an activation. A replay meets the
+/// same input again: it was reported when it first arrived, so a replay
+/// only logs it at debug level.
+fn report_dropped(registry: &Registry, plugin: &str, workflow_id: &str, run_id: &str, replaying: bool, input: &bridge::DroppedInput) {
+    let (kind, handler, cause) = (input.kind.as_str(), &input.handler, &input.cause);
+    if replaying {
+        tracing::debug!(tenant = registry.tenant(), plugin, workflow_id, run_id, "replay: {kind} `{handler}` dropped again: {cause}");
+        return;
+    }
+    tracing::warn!(
+        tenant = registry.tenant(),
+        plugin,
+        workflow_id,
+        run_id,
+        "dropped {kind} `{handler}`: its input cannot be decoded ({cause}); the workflow goes on without it"
+    );
+    registry.metrics().input_dropped(registry.tenant(), plugin, handler, kind);
+}
+
 type Running = Arc<Mutex<HashMap<Vec<u8>, Arc<Cancellation>>>>;
 
-async fn activity_loop(worker: Arc<Worker>, registry: Arc<LiveRegistry>) -> anyhow::Result<()> {
+async fn activity_loop(worker: Arc<Worker>, registry: Arc<LiveRegistry>, task_queue: String) -> anyhow::Result<()> {
     let running: Running = Arc::default();
     loop {
         let task = match worker.poll_activity_task().await {
@@ -387,9 +454,9 @@ async fn activity_loop(worker: Arc<Worker>, registry: Arc<LiveRegistry>) -> anyh
             Some(activity_task::Variant::Start(start)) => {
                 let cancellation = Arc::new(Cancellation::default());
                 lock(&running).insert(task_token.clone(), cancellation.clone());
-                let (worker, registry, running) = (worker.clone(), registry.snapshot(), running.clone());
+                let (worker, registry, running, task_queue) = (worker.clone(), registry.snapshot(), running.clone(), task_queue.clone());
                 tokio::spawn(async move {
-                    let outcome = run_attempt(&worker, &registry, &task_token, start, cancellation).await;
+                    let outcome = run_attempt(&worker, &registry, &task_queue, &task_token, start, cancellation).await;
                     lock(&running).remove(&task_token);
                     let completion = ActivityTaskCompletion { task_token, result: Some(bridge::activity_result(outcome)) };
                     if let Err(e) = worker.complete_activity_task(completion).await {
@@ -415,6 +482,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 async fn run_attempt(
     worker: &Arc<Worker>,
     registry: &Registry,
+    task_queue: &str,
     task_token: &[u8],
     start: temporalio_common::protos::coresdk::activity_task::Start,
     cancellation: Arc<Cancellation>,
@@ -445,8 +513,9 @@ async fn run_attempt(
         }
     };
     let last_heartbeat_details = start.heartbeat_details.first().and_then(|p| bridge::payload_json(p).ok()).map(|j| j.to_string());
-    let ms =
-        |d: &Option<prost_wkt_types::Duration>| d.as_ref().map(|d| (d.seconds.max(0) as u64) * 1000 + (d.nanos.max(0) as u64) / 1_000_000);
+    let ms = |d: &Option<prost_wkt_types::Duration>| {
+        d.as_ref().map(|d| (d.seconds.max(0) as u64).saturating_mul(1000).saturating_add((d.nanos.max(0) as u64) / 1_000_000))
+    };
     let execution = start.workflow_execution.clone().unwrap_or_default();
     let heartbeat = {
         let (worker, token, local) = (worker.clone(), task_token.to_vec(), start.is_local);
@@ -466,7 +535,7 @@ async fn run_attempt(
         info: caisson_runtime::activity::bindings::ActivityInfo {
             activity_id: start.activity_id.clone(),
             activity_type: start.activity_type.clone(),
-            task_queue: String::new(),
+            task_queue: task_queue.to_owned(),
             workflow_namespace: start.workflow_namespace.clone(),
             workflow_type: start.workflow_type.clone(),
             workflow_id: execution.workflow_id,
@@ -483,7 +552,8 @@ async fn run_attempt(
     // Temporal tells a worker that an attempt timed out only through a
     // heartbeat response; stop running it ourselves once start-to-close
     // has passed (the server has already failed the attempt by then).
-    let deadline = ms(&start.start_to_close_timeout).map_or(Duration::MAX, |ms| Duration::from_millis(ms) + Duration::from_secs(1));
+    let deadline =
+        ms(&start.start_to_close_timeout).map_or(Duration::MAX, |ms| Duration::from_millis(ms).saturating_add(Duration::from_secs(1)));
     let outcome = match tokio::time::timeout(deadline, plugin.run(&start.activity_type, &args, attempt)).await {
         Ok(outcome) => outcome,
         Err(_) => AttemptOutcome::Failed {

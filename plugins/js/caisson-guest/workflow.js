@@ -105,8 +105,16 @@ function waitOnce(ids) {
       return event.val;
     case 'signal': {
       const { name, args } = event.val;
+      let decoded;
+      try {
+        decoded = args.map((a) => JSON.parse(a));
+      } catch (e) {
+        // Any client can send any payload: drop this signal, keep the workflow.
+        ctx.log('warn', `dropping signal \`${name}\`: its arguments do not decode: ${e?.message ?? e}`);
+        return undefined;
+      }
       if (!inbox.has(name)) inbox.set(name, []);
-      inbox.get(name).push(args.map((a) => JSON.parse(a)));
+      inbox.get(name).push(decoded);
       return undefined;
     }
     case 'query':

@@ -222,6 +222,9 @@ pub struct ActivityPlugin {
     types: BTreeMap<String, TypedExport>,
     settings: PluginSettings,
     outbound: Arc<OutboundPolicy>,
+    /// Attempts of this plugin allowed to run at once (`max_concurrency`);
+    /// `None`: as many as the worker takes.
+    permits: Option<Arc<tokio::sync::Semaphore>>,
     /// Where this plugin's attempt and instantiation figures go.
     pub meters: SharedMeter,
 }
@@ -256,6 +259,7 @@ impl ActivityPlugin {
             types,
             settings: source.settings.clone(),
             outbound,
+            permits: source.settings.max_concurrency.map(|n| Arc::new(tokio::sync::Semaphore::new(n))),
             meters: crate::meter::unmetered(),
         })
     }
@@ -312,8 +316,26 @@ impl ActivityPlugin {
         Ok(wasi.build())
     }
 
-    /// Runs one attempt of `activity_type` in a fresh instance.
+    /// Runs one attempt of `activity_type` in a fresh instance, once one
+    /// of the plugin's `max_concurrency` permits is free. While it waits
+    /// for a permit, a cancellation request ends the attempt (and the
+    /// caller's deadline, which wraps this future, still applies); the
+    /// plugin's own `timeout` counts from when it starts running.
     pub async fn run(&self, activity_type: &str, args: &[serde_json::Value], attempt: Arc<Attempt>) -> AttemptOutcome {
+        let _permit = match &self.permits {
+            Some(permits) => tokio::select! {
+                permit = permits.clone().acquire_owned() => match permit {
+                    Ok(p) => Some(p),
+                    Err(_) => return AttemptOutcome::failed(format!("plugin {}: unloaded", self.name), "HostError", false),
+                },
+                _ = attempt.cancellation.requested() => return AttemptOutcome::Cancelled,
+            },
+            None => None,
+        };
+        self.run_now(activity_type, args, attempt).await
+    }
+
+    async fn run_now(&self, activity_type: &str, args: &[serde_json::Value], attempt: Arc<Attempt>) -> AttemptOutcome {
         let Some(at) = self.types.get(activity_type) else {
             let known: Vec<&str> = self.activity_types().collect();
             return AttemptOutcome::failed(
@@ -337,7 +359,7 @@ impl ActivityPlugin {
         };
         let mut limits = StoreLimitsBuilder::new().trap_on_grow_failure(true);
         if let Some(mb) = self.settings.memory_mb {
-            limits = limits.memory_size((mb as usize) << 20);
+            limits = limits.memory_size(crate::settings::mib_to_bytes(mb));
         }
         let host = ActivityHost {
             wasi,

@@ -249,3 +249,64 @@ fn no_panic_on_arbitrary_json() {
     }
     assert!(accepted > 1000, "the generator should hit valid values too ({accepted})");
 }
+
+mod no_panic {
+    //! Arbitrary JSON (any client can send any payload) against every WIT
+    //! type: the converter answers or refuses, never panics.
+    use super::*;
+    use proptest::prelude::*;
+    use std::sync::OnceLock;
+
+    fn all() -> &'static HashMap<String, Vec<(String, Type)>> {
+        static ALL: OnceLock<HashMap<String, Vec<(String, Type)>>> = OnceLock::new();
+        ALL.get_or_init(params)
+    }
+
+    fn key() -> impl Strategy<Value = String> {
+        prop_oneof![
+            "[a-z-]{0,8}",
+            prop::sample::select(vec!["sku", "qty", "note", "order-id", "items", "express", "circle", "square", "nothing", "ok", "err"])
+                .prop_map(str::to_owned),
+        ]
+    }
+
+    pub(crate) fn json() -> impl Strategy<Value = Json> {
+        let leaf = prop_oneof![
+            Just(Json::Null),
+            any::<bool>().prop_map(Json::from),
+            any::<i64>().prop_map(Json::from),
+            any::<u64>().prop_map(Json::from),
+            any::<f64>().prop_map(|f| serde_json::Number::from_f64(f).map_or(Json::Null, Json::Number)),
+            ".{0,12}".prop_map(Json::from),
+            prop::sample::select(vec!["red", "dark-green", "read", "exec", "18446744073709551616", "-1"]).prop_map(Json::from),
+        ];
+        leaf.prop_recursive(4, 32, 6, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..6).prop_map(Json::Array),
+                prop::collection::btree_map(key(), inner, 0..6).prop_map(|m| Json::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 256, failure_persistence: None, ..ProptestConfig::default() })]
+
+        #[test]
+        fn arbitrary_json_against_every_wit_type_never_panics(value in json(), extra in json()) {
+            for params in all().values() {
+                if let Ok(val) = json_to_val(&value, &params[0].1, "") {
+                    let _ = val_to_json(&val);
+                }
+                let _ = args_to_vals(&[value.clone(), extra.clone()], params);
+                let _ = args_to_vals(std::slice::from_ref(&value), params);
+            }
+            let _ = decode_payload(Some(b"json/plain"), value.to_string().as_bytes());
+        }
+
+        #[test]
+        fn arbitrary_bytes_as_a_payload_never_panic(data in prop::collection::vec(any::<u8>(), 0..64), encoding in ".{0,16}") {
+            let _ = decode_payload(Some(encoding.as_bytes()), &data);
+            let _ = decode_payload(None, &data);
+        }
+    }
+}

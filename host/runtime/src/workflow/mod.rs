@@ -101,10 +101,9 @@ impl WorkflowPlugin {
             meters: crate::meter::unmetered(),
             memory_mb: source.settings.memory_mb,
             fuel: source.settings.fuel.unwrap_or(DEFAULT_FUEL),
-            deadline_ticks: source
-                .settings
-                .timeout
-                .map_or(DEFAULT_DEADLINE_TICKS, |t| (t.as_millis() / crate::engine::EPOCH_TICK.as_millis()).max(1) as u64),
+            deadline_ticks: source.settings.timeout.map_or(DEFAULT_DEADLINE_TICKS, |t| {
+                u64::try_from(t.as_millis() / crate::engine::EPOCH_TICK.as_millis()).unwrap_or(u64::MAX).max(1)
+            }),
         })
     }
 
@@ -197,11 +196,11 @@ impl WorkflowRun {
         let state = Arc::new(Mutex::new(run_state));
         let mut store = Store::new(plugin.pre.engine(), WorkflowHost::new(state.clone(), plugin.name.clone()));
         let (fuel, ticks) = (plugin.fuel, plugin.deadline_ticks);
-        let budget = crate::engine::EPOCH_TICK * ticks as u32;
+        let budget = crate::engine::EPOCH_TICK.saturating_mul(u32::try_from(ticks).unwrap_or(u32::MAX));
         store.set_fuel(fuel).map_err(|e| fail(format!("{e:#}")))?;
         if let Some(mb) = plugin.memory_mb {
             store.data_mut().limits =
-                wasmtime::StoreLimitsBuilder::new().memory_size((mb as usize) << 20).trap_on_grow_failure(true).build();
+                wasmtime::StoreLimitsBuilder::new().memory_size(crate::settings::mib_to_bytes(mb)).trap_on_grow_failure(true).build();
             store.limiter(|host| &mut host.limits);
         }
         // Each time `wait` returns, the guest starts on a new activation:
@@ -256,6 +255,11 @@ impl WorkflowRun {
     /// The plugin running this workflow.
     pub fn plugin(&self) -> &Arc<WorkflowPlugin> {
         &self.plugin
+    }
+
+    /// The workflow id of this run.
+    pub fn workflow_id(&self) -> String {
+        self.lock().info.workflow_id.clone()
     }
 
     /// Applies an activation and runs the guest until it waits or returns.

@@ -719,11 +719,19 @@ pub fn take_signal(name: &str) -> Option<Vec<String>> {
     INBOX.with(|i| i.borrow_mut().signals.get_mut(name).and_then(VecDeque::pop_front))
 }
 
-/// Takes the oldest signal named `name` and deserializes its first
-/// argument. A signal whose argument does not decode as `T` is dropped
-/// with a warning (as the Temporal SDKs do), and the next one is tried.
+/// Takes the oldest signal named `name` whose first argument decodes as
+/// `T`. A signal that does not (any client can send any payload) is
+/// dropped with a warning naming it and the decoding error, so one bad
+/// signal never hides the good ones behind it.
 pub fn take_signal_as<T: DeserializeOwned>(name: &str) -> Option<T> {
-    signal::<T>(name).try_recv()
+    loop {
+        let args = take_signal(name)?;
+        let first = args.first().map(String::as_str).unwrap_or("null");
+        match serde_json::from_str(first) {
+            Ok(value) => return Some(value),
+            Err(e) => context::log(LogLevel::Warn, &format!("dropping signal `{name}`: its argument {first} does not decode: {e}")),
+        }
+    }
 }
 
 /// A typed view of the signals named `name`: `signal::<Decision>("decide")`.
@@ -742,16 +750,10 @@ pub struct SignalChannel<T> {
 
 impl<T: DeserializeOwned> SignalChannel<T> {
     /// The oldest buffered signal's first argument, if one arrived. A
-    /// signal whose argument does not decode as `T` is dropped (and logged).
+    /// signal whose argument does not decode as `T` is dropped with a
+    /// warning (see [`take_signal_as`]).
     pub fn try_recv(&self) -> Option<T> {
-        loop {
-            let args = take_signal(&self.name)?;
-            let first = args.first().map(String::as_str).unwrap_or("null");
-            match serde_json::from_str(first) {
-                Ok(value) => return Some(value),
-                Err(e) => context::log(LogLevel::Warn, &format!("dropping signal `{}`: {e} in {first}", self.name)),
-            }
-        }
+        take_signal_as(&self.name)
     }
 
     /// Waits for the next signal (answering queries meanwhile). A
