@@ -209,7 +209,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::New { kind, lang, name, dir } => {
             let dir = caisson::scaffold::new_project(kind, lang, &name, dir.as_deref())?;
-            println!("wrote a {kind} plugin in {lang}: {}", dir.display());
+            println!("wrote the {kind} plugin `{name}` in {lang}: {}", dir.display());
             println!("next: cd {} && caisson build   (see its README.md)", dir.display());
             Ok(ExitCode::SUCCESS)
         }

@@ -263,29 +263,32 @@ fn readme(kind: Kind, lang: Lang, name: &str, dir: &Path) -> String {
         (Lang::Python, _) => "\n* `caisson_guest/`: the Python activity helpers (`import caisson_guest as act`).",
         _ => "",
     };
-    let run = match kind {
-        Kind::Workflow => format!(
-            "caisson dev build --execute {name} --input '{{\"name\": \"Ada\"}}'   # a dev server, a worker, one run\n\n\
-             The workflow calls the activity `greet`: serve one beside it, e.g.\n\
-             `caisson new activity rust greet` then `caisson build greet` and add `greet/build` to the\n\
-             `caisson dev` folders."
+    let (run, note) = match kind {
+        Kind::Workflow => (
+            format!("caisson dev build ../greet/build --execute {name} --input '{{\"name\": \"Ada\"}}'   # dev server, worker, one run"),
+            "The workflow calls the activity `greet`; make it beside this folder with\n\
+             `caisson new activity rust greet --dir ../greet && caisson build ../greet`.\n"
+                .to_owned(),
         ),
-        Kind::Activity => format!(
-            "caisson dev build {}   # serve it; call it from a workflow (`wf::activity(\"{name}\")`)",
-            "# plus the workflow's build folder"
+        Kind::Activity => (
+            format!("caisson dev build ../hello-flow/build --execute hello-flow --input '{{\"name\": \"Ada\"}}'"),
+            format!(
+                "An activity runs when a workflow calls it: `caisson new workflow rust hello-flow --dir ../hello-flow` \
+                 makes one that calls `greet` (rename it `{name}` there, or this activity `greet`).\n"
+            ),
         ),
     };
     format!(
         "# {name}\n\nA Caisson {kind} plugin in {lang}, made by `caisson new {kind} {lang} {name}`.\n\n\
          * {sources}: the {kind} code; one {kind} type, `{name}`.\n\
-         * `wit/world.wit`: its world: every exported function is a {kind} type.\n\
+         * `wit/world.wit`: its world: every exported function is one {kind} type.\n\
          * `wit/deps/`: the `caisson:*` WIT packages (`caisson wit --dir wit/deps` rewrites them).\n\
          * `caisson.toml`: its grants, copied to `build/{name}.toml` by the build.{vendored}\n\n\
          ## Next\n\n```sh\n\
          caisson build            # -> build/{name}.wasm (+ build/{name}.toml), then the verdict of caisson check\n\
          {unit_test}   # the plain-code test\n\
          {run}\n```\n\n\
-         (Run these in {}.)\n",
+         {note}\n(Run these in {}.)\n",
         dir.display()
     )
 }
