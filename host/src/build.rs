@@ -252,7 +252,13 @@ fn guest_toolchain(targets: &[&str]) -> Result<GuestToolchain> {
 
 /// Guest builds keep their own target dir (`BASE/guests`), so switching
 /// toolchains never rebuilds std for the other one.
+/// `CAISSON_GUEST_TARGET_DIR` overrides it: cargo names path crates by
+/// their path inside the workspace, so two checkouts sharing one target
+/// folder overwrite each other's guest crates of the same name.
 fn guest_target_dir(base: PathBuf, toolchain: GuestToolchain) -> PathBuf {
+    if let Some(dir) = std::env::var_os("CAISSON_GUEST_TARGET_DIR") {
+        return PathBuf::from(dir);
+    }
     let base = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or(base);
     base.join(match toolchain {
         GuestToolchain::Rustup => "guests",

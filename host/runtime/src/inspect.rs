@@ -184,4 +184,30 @@ mod tests {
         assert!(matches!(inspect(b"\0asm\x01\0\0\0"), Err(InspectError::CoreModule(_))));
         assert!(matches!(inspect(b"\0asm\x0d\0\x01\0\x07"), Err(InspectError::Malformed(_))));
     }
+
+    /// A core module whose import section imports one function `field` from `module`.
+    fn core_module_importing(module: &str, field: &str) -> Vec<u8> {
+        let mut entry = vec![module.len() as u8];
+        entry.extend(module.as_bytes());
+        entry.push(field.len() as u8);
+        entry.extend(field.as_bytes());
+        entry.extend([0x00, 0x00]); // a function of type 0
+        let mut section = vec![1u8]; // one import
+        section.extend(entry);
+        let mut bytes = b"\0asm\x01\0\0\0".to_vec();
+        bytes.push(2); // the import section
+        bytes.push(section.len() as u8);
+        bytes.extend(section);
+        bytes
+    }
+
+    #[test]
+    fn core_module_advice_follows_what_it_imports() {
+        let workflow = core_module_importing("caisson:workflow/context@0.1.0", "wait");
+        let Err(InspectError::CoreModule(advice)) = inspect(&workflow) else { panic!("a core module") };
+        assert!(advice.contains("wrap it as a component with `caisson build`"), "{advice}");
+        assert!(advice.contains("wasm32-unknown-unknown"), "{advice}");
+        assert!(core_module_advice(&core_module_importing("wasi_snapshot_preview1", "fd_write")).contains("preview1 adapter"));
+        assert!(core_module_advice(&core_module_importing("caisson:activity/context@0.1.0", "log")).contains("caisson build"));
+    }
 }
