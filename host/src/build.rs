@@ -121,8 +121,7 @@ fn file_name(p: &Path) -> String {
 
 /// Sub-folders of `dir`, sorted; none when it does not exist.
 fn subdirs(dir: &Path) -> Vec<PathBuf> {
-    let mut dirs: Vec<PathBuf> =
-        std::fs::read_dir(dir).into_iter().flatten().flatten().map(|e| e.path()).filter(|p| p.is_dir()).collect();
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(dir).into_iter().flatten().flatten().map(|e| e.path()).filter(|p| p.is_dir()).collect();
     dirs.sort();
     dirs
 }
@@ -353,7 +352,8 @@ fn componentize(name: &str, bytes: Vec<u8>, adapter: Option<&[u8]>) -> Result<Ve
         .with_context(|| format!("{name}: reading the core module's component-type section"))?
         .validate(true);
     if let Some(adapter) = adapter {
-        encoder = encoder.adapter("wasi_snapshot_preview1", adapter).with_context(|| format!("{name}: adding the WASI preview1 adapter"))?;
+        encoder =
+            encoder.adapter("wasi_snapshot_preview1", adapter).with_context(|| format!("{name}: adding the WASI preview1 adapter"))?;
     }
     encoder.encode().with_context(|| format!("{name}: wrapping the core module into a component"))
 }
@@ -643,7 +643,9 @@ fn build_c(dir: &Path, out: &Path) -> Result<Built> {
     std::fs::create_dir_all(&gen_dir)?;
     let bindgen = which("wit-bindgen")
         .or_else(|| Some(PathBuf::from(std::env::var_os("HOME")?).join(".cargo/bin/wit-bindgen")).filter(|p| p.is_file()))
-        .context("wit-bindgen not found: `cargo install wit-bindgen-cli --version 0.61.1 --locked` (the setup step `./scripts/setup` does it)")?;
+        .context(
+            "wit-bindgen not found: `cargo install wit-bindgen-cli --version 0.61.1 --locked` (the setup step `./scripts/setup` does it)",
+        )?;
     run(Command::new(bindgen).arg("c").arg(&wit).args(["--world", &world]).arg("--out-dir").arg(&gen_dir))?;
     let mut sources: Vec<PathBuf> = Vec::new();
     for d in [dir, gen_dir.as_path()] {

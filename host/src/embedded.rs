@@ -21,6 +21,9 @@ pub fn file(path: &str) -> Option<&'static [u8]> {
 pub fn wit_version(package: &str) -> Option<String> {
     let prefix = format!("package caisson:{package}@");
     tree(&format!("wit/{package}")).find_map(|(_, bytes)| {
-        std::str::from_utf8(bytes).ok()?.lines().find_map(|l| l.trim().strip_prefix(&prefix).map(|v| v.trim_end_matches(';').trim().to_owned()))
+        std::str::from_utf8(bytes)
+            .ok()?
+            .lines()
+            .find_map(|l| l.trim().strip_prefix(&prefix).map(|v| v.trim_end_matches(';').trim().to_owned()))
     })
 }

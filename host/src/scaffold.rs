@@ -83,7 +83,9 @@ impl fmt::Display for Lang {
 /// it names the world and the example type.
 pub fn check_name(name: &str) -> Result<()> {
     let ok = !name.is_empty()
-        && name.split('-').all(|word| word.starts_with(|c: char| c.is_ascii_lowercase()) && word.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit()));
+        && name.split('-').all(|word| {
+            word.starts_with(|c: char| c.is_ascii_lowercase()) && word.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        });
     if !ok {
         bail!("plugin name `{name}`: use lowercase words joined by `-`, each starting with a letter (e.g. `order-saga`)");
     }
@@ -256,10 +258,14 @@ fn readme(kind: Kind, lang: Lang, name: &str, dir: &Path) -> String {
     }
     .replace("NAME", name);
     let vendored = match (lang, kind) {
-        (Lang::Rust, _) => "\n* `vendor/caisson-guest/`: the Rust guest library (builders, waits, signals, queries, heartbeats), vendored: \
-             it is on no public registry. It speaks the WIT in its own `wit/`.",
-        (Lang::JavaScript, Kind::Workflow) => "\n* `caisson-guest/`: the JavaScript workflow helpers, imported by name (`from 'caisson-guest'`); \
-             `caisson build` resolves the name.",
+        (Lang::Rust, _) => {
+            "\n* `vendor/caisson-guest/`: the Rust guest library (builders, waits, signals, queries, heartbeats), vendored: \
+             it is on no public registry. It speaks the WIT in its own `wit/`."
+        }
+        (Lang::JavaScript, Kind::Workflow) => {
+            "\n* `caisson-guest/`: the JavaScript workflow helpers, imported by name (`from 'caisson-guest'`); \
+             `caisson build` resolves the name."
+        }
         (Lang::Python, _) => "\n* `caisson_guest/`: the Python activity helpers (`import caisson_guest as act`).",
         _ => "",
     };

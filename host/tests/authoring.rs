@@ -177,7 +177,12 @@ fn vendored_wit_copies_equal_the_host_wit() {
     }
     assert!(copies.len() > 2, "no plugin vendors wit/deps");
     for (package, copy) in copies {
-        assert_eq!(files(&copy), files(&root.join("wit").join(package)), "{} differs from wit/{package}: run scripts/sync-wit", copy.display());
+        assert_eq!(
+            files(&copy),
+            files(&root.join("wit").join(package)),
+            "{} differs from wit/{package}: run scripts/sync-wit",
+            copy.display()
+        );
     }
 }
 

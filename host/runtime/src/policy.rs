@@ -284,7 +284,9 @@ mod tests {
         assert!(refusal_advice(&offences, "x.toml").contains("wasm32-unknown-unknown"));
         assert!(refusal_advice(&offences, "x.toml").contains("determinism = \"virtual\""));
         // The advice names exactly the imports to remove.
-        assert!(refusal_advice(&offences, "x.toml").contains("remove the imports of wasi:clocks/wall-clock@0.2.6, wasi:random/random@0.2.6"));
+        assert!(
+            refusal_advice(&offences, "x.toml").contains("remove the imports of wasi:clocks/wall-clock@0.2.6, wasi:random/random@0.2.6")
+        );
     }
 
     #[test]
