@@ -94,3 +94,20 @@ pub fn check(path: &Path, engines: &Engines) -> CheckResult {
     }
     if refusal.is_some() { CheckResult::Refused(out) } else { CheckResult::Accepted(out) }
 }
+
+/// The grants a built plugin carries (`NAME.toml` beside `NAME.wasm`), one
+/// line each, as `caisson build` prints them after the verdict.
+pub fn grants_summary(wasm: &Path) -> String {
+    let sidecar = PluginSettings::sidecar_path(wasm);
+    let lines: Vec<String> = std::fs::read_to_string(&sidecar)
+        .map(|text| text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).map(str::to_owned).collect())
+        .unwrap_or_default();
+    if lines.is_empty() {
+        return "  grants: none (no files, network, environment or secrets)\n".to_owned();
+    }
+    let mut out = format!("  grants ({}):\n", sidecar.display());
+    for l in lines {
+        let _ = writeln!(out, "    {l}");
+    }
+    out
+}

@@ -21,6 +21,9 @@
 pub use caisson_runtime::{activity, engine, guest_log, inspect, loader, meter, payload, plugin, policy, settings, workflow};
 pub use caisson_worker::{bridge, manifest, metrics, registry, replay, tenant, watch, worker};
 
+pub mod build;
 pub mod check;
 pub mod dev_examples;
 pub mod devserver;
+pub mod embedded;
+pub mod scaffold;

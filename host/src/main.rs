@@ -44,6 +44,38 @@ enum Command {
         #[arg(long)]
         no_cache: bool,
     },
+    /// Write a standalone plugin project: its WIT world (with the
+    /// caisson:* packages in wit/deps), sources with one example type, a
+    /// manifest with commented grants, a README, a test.
+    New {
+        /// workflow or activity.
+        kind: caisson::scaffold::Kind,
+        /// rust, javascript, python or c.
+        lang: caisson::scaffold::Lang,
+        /// The plugin's name (lowercase words joined by `-`): its world and example type.
+        name: String,
+        /// Where to write it [default: ./NAME].
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
+    /// Write the host's WIT packages (caisson-workflow/, caisson-activity/)
+    /// for tools that want them.
+    Wit {
+        /// Where to write them [default: wit/deps].
+        #[arg(long, default_value = "wit/deps")]
+        dir: PathBuf,
+    },
+    /// Build a plugin project into DIR/build/NAME.wasm and print the
+    /// verdict of `caisson check`; in a Caisson checkout, build every
+    /// plugin into build/plugins.
+    Build {
+        /// The project folder (or a Caisson checkout) [default: .].
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+        /// In a checkout: only these plugins.
+        #[arg(long = "only", value_name = "NAME")]
+        only: Vec<String>,
+    },
     /// Run a worker: poll a Temporal task queue and serve the plugins'
     /// workflow and activity types until SIGINT/SIGTERM.
     Worker(WorkerArgs),
@@ -176,6 +208,18 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 ExitCode::SUCCESS
             })
         }
+        Command::New { kind, lang, name, dir } => {
+            let dir = caisson::scaffold::new_project(kind, lang, &name, dir.as_deref())?;
+            println!("wrote the {kind} plugin `{name}` in {lang}: {}", dir.display());
+            println!("next: cd {} && caisson build   (see its README.md)", dir.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Wit { dir } => {
+            caisson::scaffold::write_wit(&dir)?;
+            println!("wrote caisson-workflow/ and caisson-activity/ into {}", dir.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Build { dir, only } => build(&dir, &only),
         Command::Worker(args) => {
             let runtime = tokio_runtime()?;
             runtime.block_on(async {
@@ -195,6 +239,26 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             runtime.block_on(dev(args, execute, input))
         }
     }
+}
+
+/// `caisson build`: builds, then checks what it built (the same verdict
+/// and exit status as `caisson check`).
+fn build(dir: &Path, only: &[String]) -> anyhow::Result<ExitCode> {
+    if caisson::build::is_repository(dir) {
+        caisson::build::build_repository(dir, only)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    anyhow::ensure!(only.is_empty(), "--only selects plugins of a Caisson checkout; {} is a plugin project", dir.display());
+    let built = caisson::build::build_project(dir)?;
+    let engines = Engines::new(&EngineOptions::default(), ComponentCache::new(default_cache_dir())).context("setting up wasmtime")?;
+    let (report, code) = match check::check(&built.wasm, &engines) {
+        CheckResult::Accepted(report) => (report, ExitCode::SUCCESS),
+        CheckResult::Refused(report) => (report, ExitCode::from(1)),
+        CheckResult::Failed(e) => (format!("error: {e}\n"), ExitCode::from(2)),
+    };
+    print!("{report}");
+    print!("{}", check::grants_summary(&built.wasm));
+    Ok(code)
 }
 
 fn tokio_runtime() -> anyhow::Result<tokio::runtime::Runtime> {

@@ -13,7 +13,7 @@ import {
   workflowInfo,
   log,
   ApplicationFailure,
-} from '../../../plugins/js/caisson-guest/workflow.js';
+} from 'caisson-guest';
 
 export function onboardEmployee(employee) {
   if (!employee.email.includes('@')) {

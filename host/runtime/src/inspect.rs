@@ -13,12 +13,10 @@ pub enum InspectError {
     /// The file does not start with the WebAssembly magic number.
     #[error("not a WebAssembly file (no `\\0asm` header)")]
     NotWasm,
-    /// A core module rather than a component.
-    #[error(
-        "a core WebAssembly module, not a component: build for wasm32-wasip2, or wrap it with \
-         `wasm-tools component new` (cargo xtask plugins does this for wasm32-unknown-unknown)"
-    )]
-    CoreModule,
+    /// A core module rather than a component; the advice depends on what
+    /// the module imports (see [`core_module_advice`]).
+    #[error("a core WebAssembly module, not a component: {0}")]
+    CoreModule(String),
     /// The component is truncated or malformed.
     #[error("not a valid component: {0}")]
     Malformed(String),
@@ -59,7 +57,7 @@ pub fn inspect(bytes: &[u8]) -> Result<ComponentContract, InspectError> {
         return Err(InspectError::NotWasm);
     }
     if bytes[4..8] == [1, 0, 0, 0] {
-        return Err(InspectError::CoreModule);
+        return Err(InspectError::CoreModule(core_module_advice(bytes)));
     }
     let decoded = wit_component::decode(bytes).map_err(|e| InspectError::Malformed(format!("{e:#}")))?;
     let wit_component::DecodedWasm::Component(resolve, world_id) = decoded else {
@@ -85,6 +83,36 @@ pub fn inspect(bytes: &[u8]) -> Result<ComponentContract, InspectError> {
     }
     let kind = policy::infer_kind(imports.iter().map(String::as_str)).ok_or(InspectError::AmbiguousKind)?;
     Ok(ComponentContract { kind, imports, functions, exported_interfaces })
+}
+
+/// What to do with a core module, from the module names it imports: one
+/// that imports nothing but the workflow context is a workflow built for
+/// `wasm32-unknown-unknown` (wrap it, never rebuild it for WASI, which
+/// would bring clocks and randomness); one importing WASI preview1 needs
+/// the adapter (C, `wasm32-wasip1`); an activity built for
+/// `wasm32-unknown-unknown` just needs wrapping.
+pub fn core_module_advice(bytes: &[u8]) -> String {
+    let mut modules: Vec<String> = Vec::new();
+    for payload in wasmparser::Parser::new(0).parse_all(bytes) {
+        let Ok(wasmparser::Payload::ImportSection(reader)) = payload else { continue };
+        for import in reader.into_imports().flatten() {
+            if !modules.iter().any(|m| m == import.module) {
+                modules.push(import.module.to_owned());
+            }
+        }
+    }
+    let imports = |package: &str| modules.iter().any(|m| m.starts_with(package));
+    if imports("wasi_snapshot_preview1") {
+        "it imports WASI preview1 (wasi_snapshot_preview1): `caisson build` wraps it with the preview1 adapter \
+         (as for C activities), or run `wasm-tools component new --adapt` yourself"
+            .into()
+    } else if imports("caisson:workflow/") {
+        "a workflow module that imports nothing but the workflow context: wrap it as a component with `caisson build` \
+         (keep building it for wasm32-unknown-unknown: a wasm32-wasip2 build imports clocks, randomness and the environment)"
+            .into()
+    } else {
+        "wrap it as a component with `caisson build` (Rust activities build for wasm32-wasip2, which makes a component directly)".into()
+    }
 }
 
 /// Renders `func(a: T, b: U) -> R` in WIT syntax.
@@ -153,7 +181,33 @@ mod tests {
     fn rejects_non_components_with_a_reason() {
         assert!(matches!(inspect(b""), Err(InspectError::Empty)));
         assert!(matches!(inspect(b"hello world, not wasm"), Err(InspectError::NotWasm)));
-        assert!(matches!(inspect(b"\0asm\x01\0\0\0"), Err(InspectError::CoreModule)));
+        assert!(matches!(inspect(b"\0asm\x01\0\0\0"), Err(InspectError::CoreModule(_))));
         assert!(matches!(inspect(b"\0asm\x0d\0\x01\0\x07"), Err(InspectError::Malformed(_))));
+    }
+
+    /// A core module whose import section imports one function `field` from `module`.
+    fn core_module_importing(module: &str, field: &str) -> Vec<u8> {
+        let mut entry = vec![module.len() as u8];
+        entry.extend(module.as_bytes());
+        entry.push(field.len() as u8);
+        entry.extend(field.as_bytes());
+        entry.extend([0x00, 0x00]); // a function of type 0
+        let mut section = vec![1u8]; // one import
+        section.extend(entry);
+        let mut bytes = b"\0asm\x01\0\0\0".to_vec();
+        bytes.push(2); // the import section
+        bytes.push(section.len() as u8);
+        bytes.extend(section);
+        bytes
+    }
+
+    #[test]
+    fn core_module_advice_follows_what_it_imports() {
+        let workflow = core_module_importing("caisson:workflow/context@0.1.0", "wait");
+        let Err(InspectError::CoreModule(advice)) = inspect(&workflow) else { panic!("a core module") };
+        assert!(advice.contains("wrap it as a component with `caisson build`"), "{advice}");
+        assert!(advice.contains("wasm32-unknown-unknown"), "{advice}");
+        assert!(core_module_advice(&core_module_importing("wasi_snapshot_preview1", "fd_write")).contains("preview1 adapter"));
+        assert!(core_module_advice(&core_module_importing("caisson:activity/context@0.1.0", "log")).contains("caisson build"));
     }
 }

@@ -207,10 +207,12 @@ pub fn judge_workflow<'a>(imports: impl IntoIterator<Item = &'a str>, mode: Dete
 /// The advice printed under a refusal: how to fix each kind of offence.
 pub fn refusal_advice(offences: &[Offence], manifest_hint: &str) -> String {
     let mut advice = Vec::new();
-    if offences.iter().any(|o| o.reason.is_some()) {
+    let nondeterministic: Vec<&str> = offences.iter().filter(|o| o.reason.is_some()).map(|o| o.import.as_str()).collect();
+    if !nondeterministic.is_empty() {
         advice.push(format!(
-            "build Rust workflows for wasm32-unknown-unknown (no WASI), or opt in to replay-safe stand-ins \
-             with `determinism = \"virtual\"` in {manifest_hint}"
+            "remove the imports of {} (in Rust: build for wasm32-unknown-unknown, not wasm32-wasip2, and wrap the module \
+             with `caisson build`), or opt in to replay-safe stand-ins with `determinism = \"virtual\"` in {manifest_hint}",
+            nondeterministic.join(", ")
         ));
     }
     if offences.iter().any(|o| o.reason.is_none()) {
@@ -281,6 +283,10 @@ mod tests {
         );
         assert!(refusal_advice(&offences, "x.toml").contains("wasm32-unknown-unknown"));
         assert!(refusal_advice(&offences, "x.toml").contains("determinism = \"virtual\""));
+        // The advice names exactly the imports to remove.
+        assert!(
+            refusal_advice(&offences, "x.toml").contains("remove the imports of wasi:clocks/wall-clock@0.2.6, wasi:random/random@0.2.6")
+        );
     }
 
     #[test]

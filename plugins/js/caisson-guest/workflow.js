@@ -1,7 +1,7 @@
 // Helpers for Caisson workflows written in JavaScript: the counterpart of
 // the Rust `caisson-guest` crate, reading like the Temporal TypeScript SDK.
 //
-//   import { activity, sleep, condition, signal, onQuery } from '../../../plugins/js/caisson-guest/workflow.js';
+//   import { activity, sleep, condition, signal, onQuery } from 'caisson-guest';
 //
 //   const receipt = activity('charge', order).startToClose(30_000).retry({ maximumAttempts: 3 }).call();
 //   sleep(3 * 24 * 3600 * 1000);                      // a durable timer
@@ -16,8 +16,11 @@
 // from workflow history (so `Date.now()` is workflow time and
 // `Math.random()` replays the same numbers).
 //
-// componentize-js resolves relative imports only inside the folder it runs
-// from; `cargo xtask plugins` runs it from the repository root.
+// A package (package.json, versioned with caisson:workflow): a plugin imports
+// it by name. componentize-js resolves no package names, so `caisson build`
+// stages the plugin's sources with this folder beside them and rewrites
+// the `caisson-guest` specifier to a relative path. `caisson new` vendors
+// the folder into a standalone project.
 
 import * as ctx from 'caisson:workflow/context@0.2.0';
 

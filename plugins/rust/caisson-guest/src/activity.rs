@@ -8,7 +8,7 @@ pub mod bindings {
                 include caisson:activity/imports@0.1.0;
                 use caisson:activity/types@0.1.0.{application-error};
             }",
-        path: "../../../wit/activity",
+        path: "wit/activity",
         world: "caisson-guest:activity/guest",
         generate_all,
         generate_unused_types: true,

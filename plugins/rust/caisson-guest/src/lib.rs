@@ -21,27 +21,53 @@ pub mod http;
 pub mod workflow;
 
 /// The bindings of a workflow plugin written with this crate: its world
-/// from the crate's `wit/` folder, the shared `caisson:workflow` interfaces
+/// from the plugin's `wit/` folder, the shared `caisson:workflow` interfaces
 /// taken from [`workflow::bindings`] (so the helpers' types are the
 /// plugin's), and every record serde-(de)serializable and `Clone`, since
 /// records travel as activity arguments and results.
 ///
 /// ```ignore
-/// caisson_guest::workflow_bindings!("caisson-examples:order-workflow/order-workflow");
+/// caisson_guest::workflow_bindings!("my-org:orders/order-workflow");
 /// ```
 ///
-/// The plugin crate sits two folders below the repository root
-/// (`examples/NAME/PLUGIN`, `plugins/rust/PLUGIN`) and depends on
-/// `wit-bindgen` and `serde`.
+/// The `caisson:workflow` package is read from the plugin's `wit/deps/`
+/// (the WIT convention: `caisson new` and `caisson wit --dir wit/deps`
+/// put it there), so the plugin can live in any folder. The plugin crate
+/// depends on `wit-bindgen` and `serde`.
 #[macro_export]
 macro_rules! workflow_bindings {
     ($world:tt) => {
         wit_bindgen::generate!({
             world: $world,
-            path: ["../../../wit/workflow", "wit"],
+            path: "wit",
             with: {
                 "caisson:workflow/types@0.2.0": caisson_guest::workflow::bindings::caisson::workflow::types,
                 "caisson:workflow/context@0.2.0": caisson_guest::workflow::bindings::caisson::workflow::context,
+            },
+            additional_derives: [serde::Serialize, serde::Deserialize, Clone],
+            generate_unused_types: true,
+            generate_all,
+        });
+    };
+}
+
+/// The bindings of an activity plugin written with this crate: its world
+/// from the plugin's `wit/` folder (with `caisson:activity` in
+/// `wit/deps/`), the shared `caisson:activity` interfaces taken from
+/// [`activity::bindings`], records serde-(de)serializable and `Clone`.
+///
+/// ```ignore
+/// caisson_guest::activity_bindings!("my-org:orders/order-activities");
+/// ```
+#[macro_export]
+macro_rules! activity_bindings {
+    ($world:tt) => {
+        wit_bindgen::generate!({
+            world: $world,
+            path: "wit",
+            with: {
+                "caisson:activity/types@0.1.0": caisson_guest::activity::bindings::caisson::activity::types,
+                "caisson:activity/context@0.1.0": caisson_guest::activity::bindings::caisson::activity::context,
             },
             additional_derives: [serde::Serialize, serde::Deserialize, Clone],
             generate_unused_types: true,

@@ -32,7 +32,7 @@ pub mod bindings {
                 include caisson:workflow/imports@0.2.0;
                 use caisson:workflow/types@0.2.0.{application-error};
             }",
-        path: "../../../wit/workflow",
+        path: "wit/workflow",
         world: "caisson-guest:workflow/guest",
         generate_all,
         generate_unused_types: true,
