@@ -58,10 +58,7 @@ pub fn temporal_cli() -> anyhow::Result<PathBuf> {
 
 /// True when something accepts TCP connections at `address`.
 pub async fn reachable(address: &str) -> bool {
-    matches!(
-        tokio::time::timeout(Duration::from_millis(500), tokio::net::TcpStream::connect(address)).await,
-        Ok(Ok(_))
-    )
+    matches!(tokio::time::timeout(Duration::from_millis(500), tokio::net::TcpStream::connect(address)).await, Ok(Ok(_)))
 }
 
 /// Starts an in-memory dev server on `port` (UI on `ui_port` unless

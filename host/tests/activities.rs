@@ -240,7 +240,9 @@ fn each_attempt_gets_a_fresh_instance_and_logs_are_tagged() {
         let log = env.worker.log();
         let tagged = log.lines().find(|l| l.contains(line)).unwrap();
         assert!(
-            tagged.contains("activity_type=\"log-lines\"") && tagged.contains(&format!("workflow_id=\"{workflow_id}\"")) && tagged.contains("attempt=1"),
+            tagged.contains("activity_type=\"log-lines\"")
+                && tagged.contains(&format!("workflow_id=\"{workflow_id}\""))
+                && tagged.contains("attempt=1"),
             "{tagged}"
         );
     }

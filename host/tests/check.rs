@@ -15,12 +15,8 @@ fn plugin(name: &str) -> PathBuf {
 }
 
 fn caisson_check(paths: &[&Path], cache: &Path) -> (i32, String) {
-    let out: Output = Command::new(env!("CARGO_BIN_EXE_caisson"))
-        .arg("check")
-        .args(paths)
-        .env("CAISSON_CACHE_DIR", cache)
-        .output()
-        .expect("run caisson");
+    let out: Output =
+        Command::new(env!("CARGO_BIN_EXE_caisson")).arg("check").args(paths).env("CAISSON_CACHE_DIR", cache).output().expect("run caisson");
     let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert!(!text.contains("panicked"), "caisson panicked:\n{text}");
     (out.status.code().expect("exit code"), text)
@@ -131,11 +127,7 @@ fn compiled_components_are_cached_on_disk() {
     let warm = t.elapsed();
     assert_eq!(code, 0, "{second}");
     assert!(second.contains("loaded from the compile cache"), "{second}");
-    eprintln!(
-        "caisson check of greet-js.wasm ({size_mb:.1} MB): first {:.2}s, second {:.3}s",
-        cold.as_secs_f64(),
-        warm.as_secs_f64()
-    );
+    eprintln!("caisson check of greet-js.wasm ({size_mb:.1} MB): first {:.2}s, second {:.3}s", cold.as_secs_f64(), warm.as_secs_f64());
     assert!(warm.as_secs_f64() < 1.0, "second check took {warm:?}");
     assert!(warm < cold, "cache hit ({warm:?}) not faster than compile ({cold:?})");
 }

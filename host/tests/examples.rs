@@ -413,8 +413,22 @@ fn monitoring_runs_from_a_schedule_that_is_created_updated_and_deleted() {
     let schedule = |verb: &str, task: &str, every: &str| {
         let input = format!(r#"{{"task_id": "{task}"}}"#);
         let out = server.temporal(&[
-            "schedule", verb, "--schedule-id", &schedule_id, "--interval", every, "--overlap-policy", "Skip",
-            "--task-queue", &tq, "--type", "monitor", "--workflow-id", &schedule_id, "--input", &input,
+            "schedule",
+            verb,
+            "--schedule-id",
+            &schedule_id,
+            "--interval",
+            every,
+            "--overlap-policy",
+            "Skip",
+            "--task-queue",
+            &tq,
+            "--type",
+            "monitor",
+            "--workflow-id",
+            &schedule_id,
+            "--input",
+            &input,
         ]);
         assert!(out.status.success(), "schedule {verb}: {}", String::from_utf8_lossy(&out.stderr));
     };
@@ -432,7 +446,10 @@ fn monitoring_runs_from_a_schedule_that_is_created_updated_and_deleted() {
 
     // A new document appears: the next pass notices and notifies.
     let mut docs: Json = serde_json::from_slice(&std::fs::read(&data).unwrap()).unwrap();
-    docs["documents"].as_array_mut().unwrap().push(json!({"id": "d4", "title": "WebAssembly for durable workflows", "url": "https://example.com/d4"}));
+    docs["documents"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"id": "d4", "title": "WebAssembly for durable workflows", "url": "https://example.com/d4"}));
     std::fs::write(&data, docs.to_string()).unwrap();
     let (changed_id, changed) = wait_for_run(&server, "monitor", &mut seen, |r| r["notified"] == true);
     assert_eq!(list(&changed["added"]), [json!("WebAssembly for durable workflows")], "{changed}");
@@ -441,7 +458,10 @@ fn monitoring_runs_from_a_schedule_that_is_created_updated_and_deleted() {
     assert_eq!(notifications.as_array().unwrap().len(), 1, "one change, one notification: {notifications}");
     assert_eq!(notifications[0]["task_id"], "wasm-news");
     assert_eq!(notifications[0]["added"][0]["id"], "d4", "{notifications}");
-    assert_eq!(scheduled_activities(&server.history(&changed_id)), ["fetch-task", "search", "compare-with-previous", "notify", "save-results"]);
+    assert_eq!(
+        scheduled_activities(&server.history(&changed_id)),
+        ["fetch-task", "search", "compare-with-previous", "notify", "save-results"]
+    );
     let stored: Json = serde_json::from_slice(&std::fs::read(state.join("wasm-news.json")).unwrap()).unwrap();
     assert_eq!(stored.as_array().unwrap().len(), 3);
 
@@ -465,7 +485,6 @@ fn monitoring_runs_from_a_schedule_that_is_created_updated_and_deleted() {
     std::thread::sleep(Duration::from_millis(3500));
     assert_eq!(completed_runs(&server, "monitor").len(), runs, "no run after the schedule was deleted");
 }
-
 
 // ------------------------------------------------------------------ research
 
@@ -539,12 +558,16 @@ fn research_orchestration_with_llm_retries_heartbeats_and_human_review() {
     assert_eq!(attempts_of(&history, "llm-complete"), [3, 1, 1, 1]);
     let retried = history.iter().filter_map(|e| e.get("activityTaskStartedEventAttributes")).find(|a| a["attempt"] == 3).unwrap();
     assert_eq!(retried["lastFailure"]["applicationFailureInfo"]["type"], "LlmUnavailable", "{retried:#}");
-    let signals: Vec<&str> =
-        history.iter().filter_map(|e| e.get("workflowExecutionSignaledEventAttributes")).map(|s| s["signalName"].as_str().unwrap()).collect();
+    let signals: Vec<&str> = history
+        .iter()
+        .filter_map(|e| e.get("workflowExecutionSignaledEventAttributes"))
+        .map(|s| s["signalName"].as_str().unwrap())
+        .collect();
     assert_eq!(signals, ["request-changes", "approve"]);
     // The synthesis streams for longer than the 1 s heartbeat timeout:
     // only the per-chunk heartbeats keep the attempt alive.
-    let synthesis = history.iter().rev().find(|e| e["activityTaskScheduledEventAttributes"]["activityType"]["name"] == "llm-complete").unwrap();
+    let synthesis =
+        history.iter().rev().find(|e| e["activityTaskScheduledEventAttributes"]["activityType"]["name"] == "llm-complete").unwrap();
     let completed = history
         .iter()
         .find(|e| e["activityTaskCompletedEventAttributes"]["scheduledEventId"] == synthesis["eventId"])

@@ -36,9 +36,7 @@ fn activities_with_timeouts_retries_and_routing_to_a_python_worker() {
     let py_tq = unique("py");
     let _worker = Worker::start(&server, &tq, &[&p("test-workflows"), &p("test-activities")]);
     let _py = PythonWorker::start(&server, &py_tq);
-    let retry = |attempts: u32| {
-        json!({ "retry": { "initial_interval_ms": 100, "backoff_coefficient": 2.0, "maximum_interval_ms": 400, "maximum_attempts": attempts, "non_retryable": ["Fatal"] }, "start_to_close_ms": 5000 })
-    };
+    let retry = |attempts: u32| json!({ "retry": { "initial_interval_ms": 100, "backoff_coefficient": 2.0, "maximum_interval_ms": 400, "maximum_attempts": attempts, "non_retryable": ["Fatal"] }, "start_to_close_ms": 5000 });
 
     // JSON arguments, a task queue override, and retries with backoff until success.
     let started = Instant::now();
@@ -59,19 +57,21 @@ fn activities_with_timeouts_retries_and_routing_to_a_python_worker() {
     assert_eq!(status(&doc), "FAILED", "{doc:#}");
     assert_eq!(failure(&doc)["applicationFailureInfo"]["type"], "Fatal", "{doc:#}");
     let id = doc["workflowId"].as_str().unwrap();
-    let attempts: Vec<Json> = server
-        .history(id)
-        .into_iter()
-        .filter_map(|e| e.get("activityTaskStartedEventAttributes").cloned())
-        .collect();
+    let attempts: Vec<Json> = server.history(id).into_iter().filter_map(|e| e.get("activityTaskStartedEventAttributes").cloned()).collect();
     assert_eq!(attempts.len(), 1);
     assert_eq!(attempts[0]["attempt"], 1);
 
     // Start-to-close, schedule-to-close and heartbeat timeouts.
     for (extra, kind) in [
-        (json!({ "start_to_close_ms": 500, "retry": { "initial_interval_ms": 100, "backoff_coefficient": 1.0, "maximum_interval_ms": 100, "maximum_attempts": 1, "non_retryable": [] } }), "start-to-close"),
+        (
+            json!({ "start_to_close_ms": 500, "retry": { "initial_interval_ms": 100, "backoff_coefficient": 1.0, "maximum_interval_ms": 100, "maximum_attempts": 1, "non_retryable": [] } }),
+            "start-to-close",
+        ),
         (json!({ "schedule_to_close_ms": 800 }), "schedule-to-close"),
-        (json!({ "start_to_close_ms": 10000, "heartbeat_timeout_ms": 500, "retry": { "initial_interval_ms": 100, "backoff_coefficient": 1.0, "maximum_interval_ms": 100, "maximum_attempts": 1, "non_retryable": [] } }), "heartbeat"),
+        (
+            json!({ "start_to_close_ms": 10000, "heartbeat_timeout_ms": 500, "retry": { "initial_interval_ms": 100, "backoff_coefficient": 1.0, "maximum_interval_ms": 100, "maximum_attempts": 1, "non_retryable": [] } }),
+            "heartbeat",
+        ),
     ] {
         let doc = server.execute(&tq, "run-activity", &[&spec("py-sleep", json!([3]), &py_tq, extra)]);
         assert_eq!(status(&doc), "FAILED", "{kind}: {doc:#}");

@@ -15,7 +15,8 @@
 //! * [`settings`]: a plugin's grants and limits (`[[plugin]]` / `NAME.toml`).
 //! * [`policy`]: which imports a workflow may have (determinism).
 //! * [`inspect`]: reading a component's imports and exported functions.
-//! * [`engine`]: wasmtime engines and the compiled-component cache.
+//! * [`engine`]: wasmtime engines and the sizing of their instance pools.
+//! * [`compile_cache`]: the verified on-disk cache of compiled components.
 //! * [`payload`]: Temporal JSON payloads ↔ WIT values, by signature.
 //! * [`plugin`]: a plugin read from disk, judged and compiled.
 //! * [`loader`]: plugins compiled and pre-linked, ready to serve.
@@ -26,6 +27,7 @@
 #![warn(missing_docs)]
 
 pub mod activity;
+pub mod compile_cache;
 pub mod engine;
 pub mod guest_log;
 pub mod inspect;
