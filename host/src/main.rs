@@ -229,7 +229,8 @@ fn prepare(args: &WorkerArgs, dev: bool) -> anyhow::Result<(Vec<Tenant>, Telemet
     let cached = all().fold(0usize, |n, s| n.saturating_add(s.max_cached_workflows));
     let activities = all().fold(0usize, |n, s| n.saturating_add(s.max_concurrent_activities));
     let options = EngineOptions::for_worker(cached, activities)?;
-    let engines = Engines::new(&options, ComponentCache::new(default_cache_dir())).context("setting up wasmtime")?;
+    let mut engines = Engines::new(&options, ComponentCache::new(default_cache_dir())).context("setting up wasmtime")?;
+    engines.memory_budget = caisson::memory_budget::MemoryBudget::from_setting(settings.memory_budget_mb).map_err(anyhow::Error::msg)?;
     start_epoch_ticker(&[&engines.workflow, &engines.activity]);
 
     let mut tenants = Vec::new();

@@ -11,6 +11,9 @@
 //! entry is read into memory once, its tag checked, and those same bytes
 //! deserialized: nothing can change between the check and the load.
 //!
+//! Entries are named `{sha256}-{engine fingerprint}.signed.cwasm`; raw
+//! artifacts of earlier versions (`….cwasm`) are never read.
+//!
 //! The cache is an optimisation, never a reason to stop: a folder others
 //! can write, a key that is not private, an unwritable folder or a corrupt
 //! entry each produce one warning and the component is compiled in memory.
@@ -159,7 +162,7 @@ impl ComponentCache {
             let component = with_progress(label, bytes.len(), started, || Component::new(engine, bytes)).map_err(EngineError::Compile)?;
             return Ok(LoadedComponent { component, sha256, outcome: CacheOutcome::Compiled, elapsed: started.elapsed() });
         };
-        let name = format!("{sha256}-{:016x}.cwasm", engine_fingerprint(engine));
+        let name = format!("{sha256}-{:016x}.signed.cwasm", engine_fingerprint(engine));
         let path = store.dir.join(&name);
         match std::fs::read(&path) {
             Ok(entry) => match store.verified_artifact(&name, &entry).and_then(|artifact| deserialize_verified(engine, artifact)) {

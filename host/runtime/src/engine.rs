@@ -66,6 +66,14 @@ const MAX_MEMORY: u64 = 1 << 30;
 /// few hundred KiB of linear memory, a JavaScript one (componentize-js) a
 /// few MiB; 64 MiB leaves them room to grow.
 pub const MIN_WORKFLOW_MEMORY: u64 = 64 << 20;
+/// Memory mappings (VMAs) one live instance costs the process: its fiber
+/// stack and the stack's guard page (made at pool creation, for every
+/// slot), its linear memory's accessible part and the rest of its slot,
+/// and the copy-on-write image of its initial memory.
+const MAPPINGS_PER_INSTANCE: u64 = 6;
+/// Mappings the rest of the worker takes (code, heap, threads, sockets).
+const MAPPINGS_OF_THE_HOST: u64 = 2000;
+
 /// Instances beyond the configured counts: replays for queries on evicted
 /// workflows, and a new instance started before an evicted one is dropped.
 const SLACK_INSTANCES: usize = 64;
@@ -144,6 +152,26 @@ impl EngineOptions {
     /// [`MIN_WORKFLOW_MEMORY`]. Less than that is refused, naming the
     /// setting and the address space it would need.
     pub fn for_worker(cached_workflows: usize, concurrent_activities: usize) -> Result<Self, PoolSizingError> {
+        let max_map_count = std::fs::read_to_string("/proc/sys/vm/max_map_count").ok().and_then(|s| s.trim().parse().ok());
+        Self::for_worker_within(cached_workflows, concurrent_activities, max_map_count)
+    }
+
+    /// [`EngineOptions::for_worker`] on a kernel allowing `max_map_count`
+    /// mappings per process (`vm.max_map_count`; unknown: not checked).
+    /// Each instance costs a few mappings (see [`MAPPINGS_PER_INSTANCE`]),
+    /// so Debian's default of 65,530 holds about 10,000 cached workflows.
+    pub fn for_worker_within(
+        cached_workflows: usize,
+        concurrent_activities: usize,
+        max_map_count: Option<u64>,
+    ) -> Result<Self, PoolSizingError> {
+        let instances = (cached_workflows as u64).saturating_add(concurrent_activities as u64).saturating_add(2 * SLACK_INSTANCES as u64);
+        let needs = instances.saturating_mul(MAPPINGS_PER_INSTANCE).saturating_add(MAPPINGS_OF_THE_HOST);
+        if let Some(allowed) = max_map_count
+            && needs > allowed
+        {
+            return Err(PoolSizingError::TooManyMappings { workflows: cached_workflows, needs, allowed });
+        }
         let slots = |n: usize| u32::try_from(n.saturating_add(SLACK_INSTANCES)).unwrap_or(u32::MAX);
         let (workflows, activities) = (slots(cached_workflows), slots(concurrent_activities));
         let full_workflows = PoolingLimits::new(workflows, MAX_MEMORY as usize);
@@ -195,6 +223,21 @@ pub enum PoolSizingError {
         needs: u64,
         /// The most that fits.
         most: usize,
+    },
+    /// More instances than the kernel lets a process map.
+    #[error(
+        "[worker] max_cached_workflows = {workflows} (summed over tenants) needs about {needs} memory mappings (a fiber stack \
+         and a linear memory per cached workflow), more than this kernel's vm.max_map_count = {allowed}. Fix: raise it \
+         (`sysctl -w vm.max_map_count={suggest}`, or in /etc/sysctl.d), or lower max_cached_workflows",
+        suggest = needs.next_power_of_two().max(262_144)
+    )]
+    TooManyMappings {
+        /// The setting's value.
+        workflows: usize,
+        /// Mappings the pools would take, about.
+        needs: u64,
+        /// The kernel's `vm.max_map_count`.
+        allowed: u64,
     },
     /// Too many concurrent activities.
     #[error(
@@ -300,7 +343,7 @@ mod tests {
 
     #[test]
     fn the_default_worker_keeps_full_reservations() {
-        let options = EngineOptions::for_worker(1000, 100).unwrap();
+        let options = EngineOptions::for_worker_within(1000, 100, None).unwrap();
         assert_eq!(options.workflow_pool, Some(PoolingLimits::new(1064, 1 << 30)));
         assert_eq!(options.activity_pool, Some(PoolingLimits::new(164, 1 << 30)));
     }
@@ -308,7 +351,7 @@ mod tests {
     #[test]
     fn big_sticky_caches_get_smaller_workflow_slots_within_the_address_space() {
         for (cached, memory) in [(10_000, 1u64 << 30), (50_000, 256 << 20), (300_000, 64 << 20)] {
-            let options = EngineOptions::for_worker(cached, 100).unwrap();
+            let options = EngineOptions::for_worker_within(cached, 100, None).unwrap();
             let workflows = options.workflow_pool.unwrap();
             assert_eq!(workflows.max_memory_bytes as u64, memory, "{cached} cached workflows");
             assert_eq!(workflows.memory_reservation, memory);
@@ -320,17 +363,27 @@ mod tests {
     #[test]
     fn an_impossible_sticky_cache_is_refused_naming_the_setting_and_the_memory() {
         for cached in [1_000_000, usize::MAX] {
-            let err = EngineOptions::for_worker(cached, 100).unwrap_err().to_string();
+            let err = EngineOptions::for_worker_within(cached, 100, None).unwrap_err().to_string();
             assert!(err.contains(&format!("max_cached_workflows = {cached}")), "{err}");
             assert!(err.contains("TiB in all") && err.contains("at most 3"), "{err}");
         }
-        let err = EngineOptions::for_worker(1000, 50_000_000).unwrap_err().to_string();
+        let err = EngineOptions::for_worker_within(1000, 50_000_000, None).unwrap_err().to_string();
         assert!(err.contains("max_concurrent_activities = 50000000"), "{err}");
     }
 
     #[test]
-    fn an_engine_with_a_big_compact_pool_can_be_built() {
-        let options = EngineOptions::for_worker(50_000, 100).unwrap();
+    fn a_sticky_cache_the_kernel_cannot_map_is_refused_naming_both_settings() {
+        let err = EngineOptions::for_worker_within(50_000, 100, Some(65_530)).unwrap_err().to_string();
+        assert!(err.contains("max_cached_workflows = 50000") && err.contains("vm.max_map_count = 65530"), "{err}");
+        assert!(err.contains("sysctl -w vm.max_map_count=524288"), "{err}");
+        EngineOptions::for_worker_within(50_000, 100, Some(1 << 20)).unwrap();
+        EngineOptions::for_worker_within(10_000, 100, Some(65_530)).unwrap();
+    }
+
+    #[test]
+    fn an_engine_with_a_compact_pool_for_10000_workflows_can_be_built() {
+        let options = EngineOptions::for_worker_within(10_000, 100, None).unwrap();
+        assert!(options.workflow_pool.unwrap().memory_reservation < FULL_RESERVATION);
         build_engine(PluginKind::Workflow, &options).unwrap();
     }
 }

@@ -19,6 +19,7 @@
 //! * [`compile_cache`]: the verified on-disk cache of compiled components.
 //! * [`payload`]: Temporal JSON payloads ↔ WIT values, by signature.
 //! * [`plugin`]: a plugin read from disk, judged and compiled.
+//! * [`memory_budget`]: the worker-wide budget instances reserve memory from.
 //! * [`loader`]: plugins compiled and pre-linked, ready to serve.
 //! * [`workflow`]: the workflow runtime (activations in, commands out).
 //! * [`activity`]: the activity runtime (one sandboxed instance per attempt).
@@ -32,6 +33,7 @@ pub mod engine;
 pub mod guest_log;
 pub mod inspect;
 pub mod loader;
+pub mod memory_budget;
 pub mod meter;
 pub mod payload;
 pub mod plugin;

@@ -125,6 +125,9 @@ pub struct Engines {
     pub cache: ComponentCache,
     /// The pools the engines were built with.
     pub options: EngineOptions,
+    /// What all instances' linear memories may hold together (unlimited
+    /// unless the worker sets one).
+    pub memory_budget: crate::memory_budget::MemoryBudget,
 }
 
 impl Engines {
@@ -135,6 +138,7 @@ impl Engines {
             activity: engine::build_engine(PluginKind::Activity, options)?,
             cache,
             options: *options,
+            memory_budget: crate::memory_budget::MemoryBudget::unlimited(),
         })
     }
 

@@ -59,6 +59,8 @@ pub struct WorkflowPlugin {
     memory_mb: Option<u64>,
     /// Where this plugin's task, fuel and instantiation figures go.
     pub meters: SharedMeter,
+    /// The worker-wide budget each run's memory is reserved from.
+    pub memory_budget: crate::memory_budget::MemoryBudget,
 }
 
 impl std::fmt::Debug for WorkflowPlugin {
@@ -90,6 +92,7 @@ impl WorkflowPlugin {
             types,
             query_handler,
             meters: crate::meter::unmetered(),
+            memory_budget: crate::memory_budget::MemoryBudget::unlimited(),
             memory_mb: source.settings.memory_mb,
             fuel: source.settings.fuel.unwrap_or(DEFAULT_FUEL),
             deadline_ticks: source
@@ -183,11 +186,9 @@ impl WorkflowRun {
         let (fuel, ticks) = (plugin.fuel, plugin.deadline_ticks);
         let budget = crate::engine::EPOCH_TICK * ticks as u32;
         store.set_fuel(fuel).map_err(|e| fail(format!("{e:#}")))?;
-        if let Some(mb) = plugin.memory_mb {
-            store.data_mut().limits =
-                wasmtime::StoreLimitsBuilder::new().memory_size((mb as usize) << 20).trap_on_grow_failure(true).build();
-            store.limiter(|host| &mut host.limits);
-        }
+        store.data_mut().limits =
+            crate::memory_budget::BudgetedLimits::new(plugin.memory_mb.map(|mb| (mb as usize) << 20), plugin.memory_budget.clone());
+        store.limiter(|host| &mut host.limits);
         // Each time `wait` returns, the guest starts on a new activation:
         // give it a fresh fuel budget.
         let fuel_left = Arc::new(AtomicU64::new(fuel));
