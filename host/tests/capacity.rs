@@ -25,7 +25,7 @@ fn max_map_count() -> u64 {
 fn runs_a_workflow_with_a_sticky_cache_of(cached: &str) {
     let server = Server::start();
     let tq = unique("big-cache");
-    let _worker = Worker::start(&server, &tq, &[&p("hello-workflow"), "--max-cached-workflows", cached]);
+    let _worker = Worker::start(&server, &tq, &[&p("hello-workflow"), &p("greet-activity"), "--max-cached-workflows", cached]);
     let doc = server.execute(&tq, "hello", &[r#""Cache""#]);
     assert_eq!(doc["result"], "Hello, Cache!", "{doc:#}");
 }
