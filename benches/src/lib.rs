@@ -15,7 +15,7 @@ use std::path::Path;
 pub fn registry_of(plugin: &str, instances: u32) -> Registry {
     let wasm = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../build/plugins/{plugin}.wasm"));
     assert!(wasm.exists(), "build the plugins first: cargo xtask plugins");
-    let options = EngineOptions { pooling: Some(PoolingLimits { instances, max_memory_bytes: 64 << 20 }) };
+    let options = EngineOptions::pooled(PoolingLimits::new(instances, 64 << 20));
     let engines = Engines::new(&options, ComponentCache::new(default_cache_dir())).unwrap();
     start_epoch_ticker(&[&engines.workflow, &engines.activity]);
     let mut registry = Registry::new(engines).unwrap();

@@ -34,16 +34,16 @@ use temporalio_common::protos::coresdk::workflow_activation::workflow_activation
 use temporalio_common::worker::WorkerTaskTypes;
 use temporalio_sdk::interceptors::WorkerInterceptor;
 use temporalio_sdk::{
-    ActivityOptions, CancellableFuture, ChildWorkflowOptions, ParentClosePolicy, SignalWorkflowOptions,
-    SyncWorkflowContext, Worker, WorkerOptions, WorkflowContext, WorkflowResult,
+    ActivityOptions, CancellableFuture, ChildWorkflowOptions, ParentClosePolicy, SignalWorkflowOptions, SyncWorkflowContext, Worker,
+    WorkerOptions, WorkflowContext, WorkflowResult,
 };
 use temporalio_sdk_core::replay::{HistoryFeeder, HistoryForReplay, ReplayWorkerInput};
 use temporalio_sdk_core::{WorkerConfig, WorkerVersioningStrategy, init_replay_worker};
-use tokio::sync::Notify;
 use temporalio_workflow::common::ActivityDefinition;
 use temporalio_workflow::common::protos::temporal::api::history::v1::History;
 use temporalio_workflow::common::protos::temporal::api::history::v1::history_event::Attributes;
 use temporalio_workflow::{workflow, workflow_methods};
+use tokio::sync::Notify;
 
 /// The `echo` activity of test-activities (only scheduled here: replay
 /// takes its results from the history).
@@ -105,9 +105,7 @@ impl ReplayMix {
             let echo = ctx.execute_activity(
                 Echo,
                 format!("round-{i}"),
-                ActivityOptions::with_start_to_close_timeout(Duration::from_secs(60))
-                    .activity_id(activity_id.to_string())
-                    .build(),
+                ActivityOptions::with_start_to_close_timeout(Duration::from_secs(60)).activity_id(activity_id.to_string()).build(),
             );
             ids.timer(ctx);
             let tick = ctx.timer(Duration::from_millis(1));
@@ -252,11 +250,7 @@ impl NativeReplayer {
         let renumbered = self.mode == TimerIds::Renumbered;
         let counter = completed.clone();
         let options = WorkerOptions::new(TASK_QUEUE)
-            .register_workflow_with_factory::<ReplayMix, _>(move || ReplayMix {
-                ticks: 0,
-                renumbered,
-                completed: counter.clone(),
-            })?
+            .register_workflow_with_factory::<ReplayMix, _>(move || ReplayMix { ticks: 0, renumbered, completed: counter.clone() })?
             .register_workflow::<ChildUpper>()?
             .worker_interceptor(observer)
             .build();

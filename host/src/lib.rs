@@ -18,7 +18,9 @@
 //! and embedders name one crate.
 #![warn(missing_docs)]
 
-pub use caisson_runtime::{activity, engine, guest_log, inspect, loader, meter, payload, plugin, policy, settings, workflow};
+pub use caisson_runtime::{
+    activity, compile_cache, engine, guest_log, inspect, loader, memory_budget, meter, payload, plugin, policy, settings, workflow,
+};
 pub use caisson_worker::{bridge, manifest, metrics, registry, replay, tenant, watch, worker};
 
 pub mod build;

@@ -2,7 +2,7 @@
 
 use anyhow::Context;
 use caisson::check::{self, CheckResult};
-use caisson::engine::{ComponentCache, EngineOptions, PoolingLimits, default_cache_dir, start_epoch_ticker};
+use caisson::engine::{ComponentCache, EngineOptions, default_cache_dir, start_epoch_ticker};
 use caisson::manifest::{PluginSettings, TenantSettings, WorkerManifest, WorkerSettings, limits};
 use caisson::plugin::Engines;
 use caisson::registry::{LiveRegistry, Registry};
@@ -292,12 +292,12 @@ fn prepare(args: &WorkerArgs, dev: bool) -> anyhow::Result<(Vec<Tenant>, Telemet
 
     // One pooling allocator for the whole process, sized for every tenant.
     let tenant_settings: Vec<WorkerSettings> = manifest.tenant.iter().map(|t| tenant_limits(&settings, t)).collect();
-    let instances: usize = std::iter::once(&settings)
-        .chain(&tenant_settings)
-        .map(|s| s.max_cached_workflows.saturating_add(s.max_concurrent_activities))
-        .fold(64, usize::saturating_add);
-    let options = EngineOptions { pooling: Some(PoolingLimits { instances: instances.min(100_000) as u32, max_memory_bytes: 1 << 30 }) };
-    let engines = Engines::new(&options, ComponentCache::new(default_cache_dir())).context("setting up wasmtime")?;
+    let all = || std::iter::once(&settings).chain(&tenant_settings);
+    let cached = all().fold(0usize, |n, s| n.saturating_add(s.max_cached_workflows));
+    let activities = all().fold(0usize, |n, s| n.saturating_add(s.max_concurrent_activities));
+    let options = EngineOptions::for_worker(cached, activities)?;
+    let mut engines = Engines::new(&options, ComponentCache::new(default_cache_dir())).context("setting up wasmtime")?;
+    engines.memory_budget = caisson::memory_budget::MemoryBudget::from_setting(settings.memory_budget_mb).map_err(anyhow::Error::msg)?;
     start_epoch_ticker(&[&engines.workflow, &engines.activity]);
 
     let mut tenants = Vec::new();

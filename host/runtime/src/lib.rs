@@ -15,9 +15,11 @@
 //! * [`settings`]: a plugin's grants and limits (`[[plugin]]` / `NAME.toml`).
 //! * [`policy`]: which imports a workflow may have (determinism).
 //! * [`inspect`]: reading a component's imports and exported functions.
-//! * [`engine`]: wasmtime engines and the compiled-component cache.
+//! * [`engine`]: wasmtime engines and the sizing of their instance pools.
+//! * [`compile_cache`]: the verified on-disk cache of compiled components.
 //! * [`payload`]: Temporal JSON payloads ↔ WIT values, by signature.
 //! * [`plugin`]: a plugin read from disk, judged and compiled.
+//! * [`memory_budget`]: the worker-wide budget instances reserve memory from.
 //! * [`loader`]: plugins compiled and pre-linked, ready to serve.
 //! * [`workflow`]: the workflow runtime (activations in, commands out).
 //! * [`activity`]: the activity runtime (one sandboxed instance per attempt).
@@ -26,10 +28,12 @@
 #![warn(missing_docs)]
 
 pub mod activity;
+pub mod compile_cache;
 pub mod engine;
 pub mod guest_log;
 pub mod inspect;
 pub mod loader;
+pub mod memory_budget;
 pub mod meter;
 pub mod payload;
 pub mod plugin;

@@ -108,11 +108,13 @@ impl PluginLoader {
             PluginKind::Workflow => {
                 let mut plugin = WorkflowPlugin::new(&source, &compiled.component, compiled.sha256, &self.workflow_linker)?;
                 plugin.meters = meter(&source.name);
+                plugin.memory_budget = self.engines.memory_budget.clone();
                 Plugin::Workflow(Arc::new(plugin))
             }
             PluginKind::Activity => {
                 let mut plugin = ActivityPlugin::new(&source, &compiled.component, compiled.sha256, &self.activity_linker)?;
                 plugin.meters = meter(&source.name);
+                plugin.memory_budget = self.engines.memory_budget.clone();
                 Plugin::Activity(Arc::new(plugin))
             }
         })

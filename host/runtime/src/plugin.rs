@@ -123,6 +123,11 @@ pub struct Engines {
     pub activity: Engine,
     /// Where compiled components are kept.
     pub cache: ComponentCache,
+    /// The pools the engines were built with.
+    pub options: EngineOptions,
+    /// What all instances' linear memories may hold together (unlimited
+    /// unless the worker sets one).
+    pub memory_budget: crate::memory_budget::MemoryBudget,
 }
 
 impl Engines {
@@ -132,6 +137,8 @@ impl Engines {
             workflow: engine::build_engine(PluginKind::Workflow, options)?,
             activity: engine::build_engine(PluginKind::Activity, options)?,
             cache,
+            options: *options,
+            memory_budget: crate::memory_budget::MemoryBudget::unlimited(),
         })
     }
 
@@ -143,8 +150,22 @@ impl Engines {
         }
     }
 
-    /// Compiles (or loads from cache) a plugin.
+    /// Compiles (or loads from cache) a plugin. A `memory_mb` larger than
+    /// the memory slot of its engine's pool is refused here: the memory
+    /// could never grow that far.
     pub fn compile(&self, plugin: &PluginSource) -> Result<LoadedComponent, PluginError> {
+        if let (Some(mb), Some(pool)) = (plugin.settings.memory_mb, self.options.pool(plugin.kind))
+            && mb.saturating_mul(1 << 20) > pool.max_memory_bytes as u64
+        {
+            return Err(PluginError::Refused {
+                path: plugin.path.clone(),
+                message: format!(
+                    "memory_mb = {mb} is more than the {} MiB each instance can have in this worker's instance pool (sized from \
+                     [worker] max_cached_workflows and max_concurrent_activities). Fix: lower memory_mb, or max_cached_workflows",
+                    pool.max_memory_bytes >> 20
+                ),
+            });
+        }
         self.cache
             .load(self.for_kind(plugin.kind), &plugin.bytes, &plugin.name)
             .map_err(|source| PluginError::Compile { path: plugin.path.clone(), source })

@@ -78,6 +78,8 @@ pub mod limits {
     pub const TIMEOUT: (Duration, Duration) = (Duration::from_millis(10), Duration::from_secs(7 * 86_400));
     /// `max_concurrency`: attempts of one plugin at once.
     pub const MAX_CONCURRENCY: (u64, u64) = (1, 10_000);
+    /// `[worker] memory_budget_mb`: all instances' linear memory, in MiB.
+    pub const MEMORY_BUDGET_MB: (u64, u64) = (16, 16 << 20);
     /// `max_cached_workflows`: 0 turns the sticky cache off.
     pub const MAX_CACHED_WORKFLOWS: (u64, u64) = (0, 100_000);
     /// `max_concurrent_workflow_tasks`: sdk-core needs two (one sticky

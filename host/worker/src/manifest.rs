@@ -71,6 +71,11 @@ pub struct WorkerSettings {
     pub shutdown_grace: Duration,
     /// Where to serve Prometheus metrics (`host:port`); off when absent.
     pub metrics_address: Option<std::net::SocketAddr>,
+    /// MiB of linear memory all instances of this worker may hold together
+    /// (every tenant's). Absent: 75% of the machine's (or cgroup's) memory,
+    /// so one burst of big activities fails retryably instead of getting the
+    /// worker OOM-killed. Must be at least 1.
+    pub memory_budget_mb: Option<u64>,
 }
 
 impl Default for WorkerSettings {
@@ -81,6 +86,7 @@ impl Default for WorkerSettings {
             max_concurrent_activities: 100,
             shutdown_grace: Duration::from_secs(10),
             metrics_address: None,
+            memory_budget_mb: None,
         }
     }
 }
@@ -206,6 +212,9 @@ impl WorkerSettings {
             limits::MAX_CONCURRENT_ACTIVITIES,
             "",
         )?;
+        if let Some(mb) = self.memory_budget_mb {
+            check_range(&format!("{prefix}.memory_budget_mb"), mb, limits::MEMORY_BUDGET_MB, " (MiB)")?;
+        }
         check_duration(&format!("{prefix}.shutdown_grace"), self.shutdown_grace, limits::SHUTDOWN_GRACE)
     }
 }

@@ -11,6 +11,7 @@ pub mod bindings;
 pub mod outbound;
 
 use crate::guest_log::LineLog;
+use crate::memory_budget::{BudgetedLimits, MemoryBudget, MemoryBudgetExhausted};
 use crate::meter::SharedMeter;
 use crate::payload;
 use crate::plugin::{PluginError, PluginSource, TypedExport, typed_exports};
@@ -24,7 +25,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use wasmtime::component::types::Type;
 use wasmtime::component::{Component, HasSelf, InstancePre, Linker, ResourceTable, Val};
-use wasmtime::{Store, StoreLimits, StoreLimitsBuilder, Trap};
+use wasmtime::{Store, Trap};
 use wasmtime_wasi::sockets::SocketAddrUse;
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiBody, WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView};
@@ -38,7 +39,7 @@ pub struct ActivityHost {
     http: WasiHttpCtx,
     egress: EgressHooks,
     table: ResourceTable,
-    limits: StoreLimits,
+    limits: BudgetedLimits,
     attempt: Arc<Attempt>,
 }
 
@@ -227,6 +228,8 @@ pub struct ActivityPlugin {
     permits: Option<Arc<tokio::sync::Semaphore>>,
     /// Where this plugin's attempt and instantiation figures go.
     pub meters: SharedMeter,
+    /// The worker-wide budget each attempt's memory is reserved from.
+    pub memory_budget: MemoryBudget,
 }
 
 impl std::fmt::Debug for ActivityPlugin {
@@ -261,6 +264,7 @@ impl ActivityPlugin {
             outbound,
             permits: source.settings.max_concurrency.map(|n| Arc::new(tokio::sync::Semaphore::new(n))),
             meters: crate::meter::unmetered(),
+            memory_budget: MemoryBudget::unlimited(),
         })
     }
 
@@ -357,16 +361,13 @@ impl ActivityPlugin {
                 return AttemptOutcome::failed(format!("plugin {}: {message}", self.name), "CapabilityError", false);
             }
         };
-        let mut limits = StoreLimitsBuilder::new().trap_on_grow_failure(true);
-        if let Some(mb) = self.settings.memory_mb {
-            limits = limits.memory_size(crate::settings::mib_to_bytes(mb));
-        }
+        let limits = BudgetedLimits::new(self.settings.memory_mb.map(|mb| crate::settings::mib_to_bytes(mb)), self.memory_budget.clone());
         let host = ActivityHost {
             wasi,
             http: WasiHttpCtx::new(),
             egress: EgressHooks { policy: self.outbound.clone(), plugin: self.name.clone() },
             table: ResourceTable::new(),
-            limits: limits.build(),
+            limits,
             attempt: attempt.clone(),
         };
         let mut store = Store::new(self.pre.engine(), host);
@@ -442,6 +443,9 @@ impl ActivityPlugin {
 
 /// The failure type Temporal shows for a trap or limit.
 fn failure_type(e: &wasmtime::Error) -> &'static str {
+    if e.downcast_ref::<MemoryBudgetExhausted>().is_some() {
+        return "ResourceExhausted";
+    }
     match e.downcast_ref::<Trap>() {
         Some(Trap::StackOverflow) => "StackOverflow",
         Some(Trap::UnreachableCodeReached) => "GuestPanic",
@@ -454,6 +458,9 @@ fn failure_type(e: &wasmtime::Error) -> &'static str {
 
 fn describe_failure(e: &wasmtime::Error, memory_mb: Option<u64>) -> String {
     let first = e.root_cause().to_string();
+    if let Some(exhausted) = e.downcast_ref::<MemoryBudgetExhausted>() {
+        return format!("failed: {exhausted}");
+    }
     match e.downcast_ref::<Trap>() {
         Some(Trap::StackOverflow) => "overflowed its stack (unbounded recursion?)".into(),
         Some(Trap::UnreachableCodeReached) => format!("panicked or hit `unreachable`: {first}"),

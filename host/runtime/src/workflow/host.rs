@@ -22,8 +22,9 @@ pub struct WorkflowHost {
     /// When the guest last started running (an activation or a query):
     /// the wall-clock deadline counts from here.
     pub(crate) activation_started: std::time::Instant,
-    /// Linear-memory ceiling (the plugin's `memory_mb`).
-    pub(crate) limits: wasmtime::StoreLimits,
+    /// Linear-memory ceiling (the plugin's `memory_mb`) and the worker's
+    /// memory budget.
+    pub(crate) limits: crate::memory_budget::BudgetedLimits,
     wasi: Option<WasiCtx>,
     table: ResourceTable,
 }
@@ -39,7 +40,7 @@ impl WorkflowHost {
             plugin,
             refuel: false,
             activation_started: std::time::Instant::now(),
-            limits: wasmtime::StoreLimits::default(),
+            limits: crate::memory_budget::BudgetedLimits::new(None, crate::memory_budget::MemoryBudget::unlimited()),
             wasi: None,
             table: ResourceTable::new(),
         }

@@ -65,6 +65,8 @@ pub struct WorkflowPlugin {
     memory_mb: Option<u64>,
     /// Where this plugin's task, fuel and instantiation figures go.
     pub meters: SharedMeter,
+    /// The worker-wide budget each run's memory is reserved from.
+    pub memory_budget: crate::memory_budget::MemoryBudget,
 }
 
 impl std::fmt::Debug for WorkflowPlugin {
@@ -99,6 +101,7 @@ impl WorkflowPlugin {
             legacy,
             unknown_fields: if source.settings.strict_payloads { payload::UnknownFields::Refuse } else { payload::UnknownFields::Ignore },
             meters: crate::meter::unmetered(),
+            memory_budget: crate::memory_budget::MemoryBudget::unlimited(),
             memory_mb: source.settings.memory_mb,
             fuel: source.settings.fuel.unwrap_or(DEFAULT_FUEL),
             deadline_ticks: source.settings.timeout.map_or(DEFAULT_DEADLINE_TICKS, |t| {
@@ -198,11 +201,9 @@ impl WorkflowRun {
         let (fuel, ticks) = (plugin.fuel, plugin.deadline_ticks);
         let budget = crate::engine::EPOCH_TICK.saturating_mul(u32::try_from(ticks).unwrap_or(u32::MAX));
         store.set_fuel(fuel).map_err(|e| fail(format!("{e:#}")))?;
-        if let Some(mb) = plugin.memory_mb {
-            store.data_mut().limits =
-                wasmtime::StoreLimitsBuilder::new().memory_size(crate::settings::mib_to_bytes(mb)).trap_on_grow_failure(true).build();
-            store.limiter(|host| &mut host.limits);
-        }
+        store.data_mut().limits =
+            crate::memory_budget::BudgetedLimits::new(plugin.memory_mb.map(|mb| crate::settings::mib_to_bytes(mb)), plugin.memory_budget.clone());
+        store.limiter(|host| &mut host.limits);
         // Each time `wait` returns, the guest starts on a new activation:
         // give it a fresh fuel budget.
         let fuel_left = Arc::new(AtomicU64::new(fuel));
