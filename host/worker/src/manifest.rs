@@ -213,7 +213,7 @@ impl WorkerSettings {
             "",
         )?;
         if let Some(mb) = self.memory_budget_mb {
-            check_range(&format!("{prefix}.memory_budget_mb"), mb, limits::MEMORY_BUDGET_MB, " (MiB)")?;
+            check_range(&format!("{prefix}.memory_budget_mb"), mb, limits::MEMORY_BUDGET_MB, "MiB")?;
         }
         check_duration(&format!("{prefix}.shutdown_grace"), self.shutdown_grace, limits::SHUTDOWN_GRACE)
     }
