@@ -53,6 +53,11 @@ fn collect(base: &Path, dir: &Path, prefix: &str, out: &mut Vec<(String, PathBuf
         if matches!(name.as_str(), "target" | "node_modules" | "__pycache__" | "build") || name.starts_with('.') {
             continue;
         }
+        // wit/frozen holds the older WIT versions the host still serves;
+        // new projects are written against the current ones only.
+        if prefix == "wit" && dir == base && name == "frozen" {
+            continue;
+        }
         if path.is_dir() {
             println!("cargo:rerun-if-changed={}", path.display());
             collect(base, &path, prefix, out);
