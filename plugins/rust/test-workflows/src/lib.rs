@@ -137,7 +137,7 @@ impl Guest for TestWorkflows {
     fn wait_for_cancel() -> Result<String, ApplicationError> {
         wf::wait_condition(wf::cancel_requested, None);
         wf::log("cancellation reached the workflow");
-        Err(wf::error("CancelledError", "cancelled on request"))
+        wf::end_cancelled()
     }
 
     fn fail_with(error_type: String, message: String) -> Result<String, ApplicationError> {
