@@ -146,6 +146,10 @@ fn search_attributes_and_memo_are_upserted_and_given_to_children() {
     }
     assert!(listed.contains(&id), "`temporal workflow list --query {query}` finds it: {listed}");
 
+    // The current details set by the workflow, through Temporal's metadata query.
+    let metadata = text(&server.temporal(&["workflow", "metadata", "--workflow-id", &id]));
+    assert!(metadata.contains("order **shipped**"), "`temporal workflow metadata` shows the current details: {metadata}");
+
     let describe = |wid: &str| text(&server.temporal(&["workflow", "describe", "--workflow-id", wid, "-o", "json"]));
     let parent = describe(&id);
     assert!(parent.contains("note") && parent.contains("fragile"), "describe shows the upserted memo: {parent}");

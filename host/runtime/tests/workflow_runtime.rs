@@ -17,8 +17,8 @@ fn workflows(settings: PluginSettings) -> Arc<WorkflowPlugin> {
     }
 }
 
-fn start(plugin: &Arc<WorkflowPlugin>, workflow_type: &str, args: Vec<serde_json::Value>) -> WorkflowRun {
-    let info = WorkflowInfo {
+fn info(workflow_type: &str) -> WorkflowInfo {
+    WorkflowInfo {
         namespace: "default".into(),
         task_queue: "runtime-tests".into(),
         workflow_type: workflow_type.into(),
@@ -30,8 +30,15 @@ fn start(plugin: &Arc<WorkflowPlugin>, workflow_type: &str, args: Vec<serde_json
         memo: vec![],
         search_attributes: vec![],
         start_time_ms: 0,
-    };
-    WorkflowRun::start(plugin.clone(), StartRequest { workflow_type: workflow_type.into(), args, info, randomness_seed: 7 }).unwrap()
+    }
+}
+
+fn request(workflow_type: &str, args: Vec<serde_json::Value>) -> StartRequest {
+    StartRequest { workflow_type: workflow_type.into(), args, info: info(workflow_type), randomness_seed: 7 }
+}
+
+fn start(plugin: &Arc<WorkflowPlugin>, workflow_type: &str, args: Vec<serde_json::Value>) -> WorkflowRun {
+    WorkflowRun::start(plugin.clone(), request(workflow_type, args)).unwrap()
 }
 
 fn activation(now_ms: u64, jobs: Vec<Job>) -> Activation {
@@ -160,29 +167,8 @@ fn a_guest_panic_fails_only_its_task() {
 #[test]
 fn unknown_types_and_bad_arguments_are_task_failures_naming_the_cause() {
     let plugin = workflows(PluginSettings::default());
-    let info = WorkflowInfo {
-        namespace: "default".into(),
-        task_queue: "q".into(),
-        workflow_type: "nope".into(),
-        workflow_id: "w".into(),
-        run_id: "r".into(),
-        attempt: 1,
-        continued_from_run_id: None,
-        parent_workflow_id: None,
-        memo: vec![],
-        search_attributes: vec![],
-        start_time_ms: 0,
-    };
-    let unknown = WorkflowRun::start(
-        plugin.clone(),
-        StartRequest { workflow_type: "nope".into(), args: vec![], info: info.clone(), randomness_seed: 1 },
-    )
-    .unwrap_err();
+    let unknown = WorkflowRun::start(plugin.clone(), request("nope", vec![])).unwrap_err();
     assert!(unknown.message.contains("no workflow type `nope`") && unknown.message.contains("parallel"), "{unknown}");
-    let bad = WorkflowRun::start(
-        plugin,
-        StartRequest { workflow_type: "parallel".into(), args: vec![serde_json::json!("three")], info, randomness_seed: 1 },
-    )
-    .unwrap_err();
+    let bad = WorkflowRun::start(plugin, request("parallel", vec![serde_json::json!("three")])).unwrap_err();
     assert!(bad.message.contains("workflow `parallel`"), "{bad}");
 }

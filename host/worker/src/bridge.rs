@@ -417,6 +417,18 @@ fn command(
             })
         }
         Command::RequestCancelLocalActivity { seq } => CommandVariant::RequestCancelLocalActivity(cmd::RequestCancelLocalActivity { seq }),
+        Command::RespondWithMetadata { query_id, current_details } => {
+            // A `temporal.api.sdk.v1.WorkflowMetadata` in proto3 JSON, as
+            // the SDKs answer it, so the CLI and the UI can decode it.
+            let json = serde_json::json!({ "currentDetails": current_details }).to_string();
+            let mut response = json_payload(&json);
+            response.metadata.insert(ENCODING_KEY.to_owned(), b"json/protobuf".to_vec());
+            response.metadata.insert("messageType".to_owned(), b"temporal.api.sdk.v1.WorkflowMetadata".to_vec());
+            CommandVariant::RespondToQuery(QueryResult {
+                query_id,
+                variant: Some(query_result::Variant::Succeeded(QuerySuccess { response: Some(response) })),
+            })
+        }
         Command::UpdateResponse { protocol_instance_id, response } => CommandVariant::UpdateResponse(cmd::UpdateResponse {
             protocol_instance_id,
             response: Some(match response {

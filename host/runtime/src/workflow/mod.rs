@@ -201,8 +201,10 @@ impl WorkflowRun {
         let (fuel, ticks) = (plugin.fuel, plugin.deadline_ticks);
         let budget = crate::engine::EPOCH_TICK.saturating_mul(u32::try_from(ticks).unwrap_or(u32::MAX));
         store.set_fuel(fuel).map_err(|e| fail(format!("{e:#}")))?;
-        store.data_mut().limits =
-            crate::memory_budget::BudgetedLimits::new(plugin.memory_mb.map(|mb| crate::settings::mib_to_bytes(mb)), plugin.memory_budget.clone());
+        store.data_mut().limits = crate::memory_budget::BudgetedLimits::new(
+            plugin.memory_mb.map(|mb| crate::settings::mib_to_bytes(mb)),
+            plugin.memory_budget.clone(),
+        );
         store.limiter(|host| &mut host.limits);
         // Each time `wait` returns, the guest starts on a new activation:
         // give it a fresh fuel budget.
@@ -318,7 +320,7 @@ impl WorkflowRun {
             state.respond_query_unchecked(answer);
         }
         let commands = self.lock().take_commands();
-        if query_only && commands.iter().any(|c| !matches!(c, Command::RespondToQuery { .. })) {
+        if query_only && commands.iter().any(|c| !matches!(c, Command::RespondToQuery { .. } | Command::RespondWithMetadata { .. })) {
             return Err(self.fail("changed workflow state while answering a query".into()));
         }
         Ok(commands)

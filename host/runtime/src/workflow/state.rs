@@ -12,6 +12,9 @@ use super::bindings::{
 };
 use std::collections::{HashMap, HashSet, VecDeque};
 
+/// The query Temporal's CLI and UI send for a workflow's user metadata.
+pub const METADATA_QUERY: &str = "__temporal_workflow_metadata";
+
 /// A sequence number Temporal's core uses to match commands with results.
 pub type Seq = u32;
 
@@ -61,6 +64,8 @@ pub enum Command {
     SetPatchMarker { patch_id: String, deprecated: bool },
     /// Answer a query.
     RespondToQuery { query_id: String, answer: Result<String, String> },
+    /// Answer Temporal's `__temporal_workflow_metadata` query.
+    RespondWithMetadata { query_id: String, current_details: String },
     /// Accept, reject or complete an update.
     UpdateResponse { protocol_instance_id: String, response: UpdateResponse },
     /// Set or remove search attributes.
@@ -312,6 +317,12 @@ impl RunState {
                 self.resolve(seq, failure.map_or_else(|| Outcome::Completed("null".into()), Outcome::Failed))
             }
             Job::Signal(s) => self.signals.push_back(s),
+            // Temporal's built-in metadata query (`temporal workflow
+            // metadata`, the UI) is answered by the host from what the
+            // workflow set with `set-current-details`: it never reaches the guest.
+            Job::Query(q) if q.name == METADATA_QUERY => {
+                self.commands.push(Command::RespondWithMetadata { query_id: q.id, current_details: self.current_details.clone() })
+            }
             Job::Query(q) => self.queries.push_back(q),
             Job::RejectUpdate { protocol_instance_id, message } => self.commands.push(Command::UpdateResponse {
                 protocol_instance_id,
@@ -978,5 +989,17 @@ mod tests {
         s.apply(Job::Cancel);
         s.end_cancelled().unwrap();
         assert_eq!(s.take_commands().last(), Some(&Command::CancelWorkflow));
+    }
+
+    #[test]
+    fn the_metadata_query_is_answered_by_the_host_with_the_current_details() {
+        let mut s = RunState::new(info(), 1);
+        s.current_details = "**waiting** for approval".into();
+        s.apply(Job::Query(Query { id: "m1".into(), name: METADATA_QUERY.into(), args: vec![] }));
+        assert_eq!(
+            s.take_commands(),
+            vec![Command::RespondWithMetadata { query_id: "m1".into(), current_details: "**waiting** for approval".into() }]
+        );
+        assert_eq!(s.next_event(&[]).unwrap(), None, "the guest never sees it");
     }
 }

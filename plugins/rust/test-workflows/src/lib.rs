@@ -240,6 +240,7 @@ impl Guest for TestWorkflows {
     fn search_and_memo(status: String) -> String {
         wf::upsert_search_attributes(&[wf::keyword("OrderStatus", &status)]);
         wf::upsert_memo("note", &serde_json::json!({ "fragile": true }));
+        wf::set_current_details(&format!("order **{status}**"));
         let id = wf::info().workflow_id;
         let child: Result<String, _> =
             wf::child("child-upper").arg("memo").id(&format!("{id}-child")).memo("parent", &id).summary("upper-cases a word").call();
