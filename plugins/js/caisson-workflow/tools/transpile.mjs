@@ -4,7 +4,7 @@
 //   node transpile.mjs --typescript PATH/typescript.js --entry index SRC OUT
 //
 // 1. Every `.ts`/`.mts`/`.js`/`.mjs` file under SRC (not node_modules,
-//    build, wit, dot-folders, `.d.ts` or `*.test.*`) is transpiled with
+//    build, wit, dot-folders, packages, `.d.ts` or `*.test.*`) is transpiled with
 //    TypeScript's `transpileModule` (types erased; no type check, as the
 //    TypeScript SDK's bundler does not check either) into OUT, as `.js`.
 // 2. Every `await x` becomes `__caisson_resume(await __caisson_suspend(x))`,
@@ -44,7 +44,9 @@ function collect(dir, files = []) {
     if (name.startsWith('.')) continue;
     const path = join(dir, name);
     if (statSync(path).isDirectory()) {
-      if (!SKIP_DIRS.has(name)) collect(path, files);
+      // A folder with its own package.json is a package (a vendored
+      // caisson-workflow): imported by name and staged by the build.
+      if (!SKIP_DIRS.has(name) && !existsSync(join(path, 'package.json'))) collect(path, files);
     } else {
       files.push(path);
     }
