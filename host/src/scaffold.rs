@@ -49,6 +49,9 @@ pub enum Lang {
     Rust,
     /// JavaScript (componentize-js).
     JavaScript,
+    /// TypeScript workflows on caisson-workflow (the `@temporalio/workflow`
+    /// API), transpiled by the build, then componentize-js.
+    TypeScript,
     /// Python (componentize-py).
     Python,
     /// C (clang, wasi-libc, wit-bindgen).
@@ -61,9 +64,10 @@ impl FromStr for Lang {
         match s {
             "rust" | "rs" => Ok(Lang::Rust),
             "javascript" | "js" => Ok(Lang::JavaScript),
+            "typescript" | "ts" => Ok(Lang::TypeScript),
             "python" | "py" => Ok(Lang::Python),
             "c" => Ok(Lang::C),
-            other => Err(format!("unknown language `{other}`: expected rust, javascript, python or c")),
+            other => Err(format!("unknown language `{other}`: expected rust, javascript, typescript, python or c")),
         }
     }
 }
@@ -73,6 +77,7 @@ impl fmt::Display for Lang {
         f.write_str(match self {
             Lang::Rust => "rust",
             Lang::JavaScript => "javascript",
+            Lang::TypeScript => "typescript",
             Lang::Python => "python",
             Lang::C => "c",
         })
@@ -102,6 +107,10 @@ pub fn new_project(kind: Kind, lang: Lang, name: &str, dir: Option<&Path>) -> Re
             "Python workflows are not available yet: Caisson has no Python workflow API (a separate issue adds one); \
              write the workflow in Rust or JavaScript (`caisson new workflow rust {name}`) and its activities in Python"
         ),
+        (Kind::Activity, Lang::TypeScript) => bail!(
+            "TypeScript activities are not available yet: write the activity in JavaScript (`caisson new activity javascript {name}`), \
+             Rust, Python or C; TypeScript is for workflows (`caisson new workflow typescript {name}`)"
+        ),
         (Kind::Workflow, Lang::C) => bail!(
             "C workflows are not supported: write the workflow in Rust or JavaScript (`caisson new workflow rust {name}`) \
              and its activities in C (`caisson new activity c {name}`)"
@@ -115,7 +124,7 @@ pub fn new_project(kind: Kind, lang: Lang, name: &str, dir: Option<&Path>) -> Re
     let vars = Vars::new(name)?;
     write_tree(&format!("templates/{template}"), &dir, &vars)?;
     let manifest = match (kind, lang) {
-        (Kind::Workflow, Lang::JavaScript) => "templates/common/workflow-virtual.toml",
+        (Kind::Workflow, Lang::JavaScript | Lang::TypeScript) => "templates/common/workflow-virtual.toml",
         (Kind::Workflow, _) => "templates/common/workflow.toml",
         (Kind::Activity, _) => "templates/common/activity.toml",
     };
@@ -132,6 +141,11 @@ pub fn new_project(kind: Kind, lang: Lang, name: &str, dir: Option<&Path>) -> Re
                 write_tree("guest/js", &dir.join("caisson-guest"), &Vars::none())?;
             }
             write_file(&dir.join("package.json"), &package_json(name))?;
+            write_file(&dir.join(".gitignore"), "/build\nnode_modules/\n")?;
+        }
+        Lang::TypeScript => {
+            // package.json and tsconfig.json come with the template.
+            write_tree("guest/js-workflow", &dir.join("caisson-workflow"), &Vars::none())?;
             write_file(&dir.join(".gitignore"), "/build\nnode_modules/\n")?;
         }
         Lang::Python => {
@@ -172,11 +186,7 @@ struct Vars(Vec<(&'static str, String)>);
 impl Vars {
     fn new(name: &str) -> Result<Vars> {
         let version = |pkg: &str| embedded::wit_version(pkg).with_context(|| format!("the embedded caisson:{pkg} WIT has no version"));
-        let camel = name
-            .split('-')
-            .enumerate()
-            .map(|(i, w)| if i == 0 { w.to_owned() } else { w[..1].to_ascii_uppercase() + &w[1..] })
-            .collect::<String>();
+        let camel = camel_case(name);
         Ok(Vars(vec![
             ("{{name}}", name.to_owned()),
             ("{{snake}}", name.replace('-', "_")),
@@ -193,6 +203,15 @@ impl Vars {
     fn apply(&self, text: &str) -> String {
         self.0.iter().fold(text.to_owned(), |t, (k, v)| t.replace(k, v))
     }
+}
+
+/// `order-saga` -> `orderSaga`: the JavaScript spelling of a plugin name
+/// (a TypeScript workflow type is its function's name).
+fn camel_case(name: &str) -> String {
+    name.split('-')
+        .enumerate()
+        .map(|(i, w)| if i == 0 || w.is_empty() { w.to_owned() } else { w[..1].to_ascii_uppercase() + &w[1..] })
+        .collect()
 }
 
 fn embedded_text(path: &str) -> Result<&'static str> {
@@ -247,12 +266,14 @@ fn readme(kind: Kind, lang: Lang, name: &str, dir: &Path) -> String {
     let sources = match lang {
         Lang::Rust => "`src/lib.rs`",
         Lang::JavaScript => "`index.js`",
+        Lang::TypeScript => "`index.ts`",
         Lang::Python => "`app.py`",
         Lang::C => "`activity.c`",
     };
     let unit_test = match lang {
         Lang::Rust => "cargo test",
         Lang::JavaScript => "node --test",
+        Lang::TypeScript => "npm install && npm test",
         Lang::Python => "python3 -m unittest",
         Lang::C => "caisson check build/NAME.wasm",
     }
@@ -266,12 +287,20 @@ fn readme(kind: Kind, lang: Lang, name: &str, dir: &Path) -> String {
             "\n* `caisson-guest/`: the JavaScript workflow helpers, imported by name (`from 'caisson-guest'`); \
              `caisson build` resolves the name."
         }
+        (Lang::TypeScript, _) => {
+            "\n* `caisson-workflow/`: the `@temporalio/workflow` API for Caisson, vendored (it is on no public registry), \
+             imported by name (`from 'caisson-workflow'`); its README says what is supported and what differs from the SDK. \
+             `caisson build` resolves the name and transpiles the TypeScript (no type check: `npm test` runs `tsc`)."
+        }
         (Lang::Python, _) => "\n* `caisson_guest/`: the Python activity helpers (`import caisson_guest as act`).",
         _ => "",
     };
     let (run, note) = match kind {
         Kind::Workflow => (
-            format!("caisson dev build ../greet/build --execute {name} --input '{{\"name\": \"Ada\"}}'   # dev server, worker, one run"),
+            format!(
+                "caisson dev build ../greet/build --execute {} --input '{{\"name\": \"Ada\"}}'   # dev server, worker, one run",
+                if lang == Lang::TypeScript { camel_case(name) } else { name.to_owned() }
+            ),
             "The workflow calls the activity `greet`; make it beside this folder with\n\
              `caisson new activity rust greet --dir ../greet && caisson build ../greet`.\n"
                 .to_owned(),
