@@ -252,6 +252,41 @@ pub(crate) fn log_line(level: LogLevel, plugin: &str, workflow_id: &str, message
     }
 }
 
+/// Makes `wasi:clocks/monotonic-clock`'s timers due at once in
+/// workflows. Workflow time stands still within an activation, so a timer
+/// on it would never fire, and a guest may block only in `wait`: a
+/// JavaScript engine's event loop (`setTimeout(f, 0)`, which
+/// caisson-workflow awaits to let every promise job run before it calls
+/// `wait`) runs on without suspending the call outside `wait`.
+pub(crate) fn link_due_timers(linker: &mut wasmtime::component::Linker<WorkflowHost>) -> wasmtime::Result<()> {
+    use wasmtime::StoreContextMut;
+    use wasmtime::component::Resource;
+    use wasmtime_wasi::p2::DynPollable;
+    fn due(mut store: StoreContextMut<'_, WorkflowHost>) -> wasmtime::Result<(Resource<DynPollable>,)> {
+        let table = &mut store.data_mut().table;
+        let timer = table.push(DueTimer)?;
+        Ok((wasmtime_wasi::p2::subscribe(table, timer)?,))
+    }
+    linker.allow_shadowing(true);
+    let mut clock = linker.instance(MONOTONIC_CLOCK)?;
+    clock.func_wrap("subscribe-duration", |store: StoreContextMut<'_, WorkflowHost>, (_,): (u64,)| due(store))?;
+    clock.func_wrap("subscribe-instant", |store: StoreContextMut<'_, WorkflowHost>, (_,): (u64,)| due(store))?;
+    linker.allow_shadowing(false);
+    Ok(())
+}
+
+/// The monotonic clock interface as wasmtime-wasi defines it (imports of
+/// earlier 0.2 releases resolve to it).
+const MONOTONIC_CLOCK: &str = "wasi:clocks/monotonic-clock@0.2.12";
+
+/// A timer that is already due.
+struct DueTimer;
+
+#[wasmtime_wasi::async_trait]
+impl wasmtime_wasi::p2::Pollable for DueTimer {
+    async fn ready(&mut self) {}
+}
+
 /// `wasi:clocks` in virtual mode: workflow time from the activation.
 struct WorkflowClock(Arc<Mutex<RunState>>);
 

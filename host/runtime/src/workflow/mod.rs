@@ -44,6 +44,7 @@ pub fn workflow_linker(engine: &Engine) -> wasmtime::Result<Linker<WorkflowHost>
     bindings::Imports::add_to_linker::<_, HasSelf<_>>(&mut linker, |h| h)?;
     bindings::v0_1::Imports::add_to_linker::<_, HasSelf<_>>(&mut linker, |h| h)?;
     wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+    host::link_due_timers(&mut linker)?;
     Ok(linker)
 }
 
