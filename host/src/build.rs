@@ -386,7 +386,8 @@ impl Script {
 /// source. `packages` are extra folders where guest packages are found by
 /// name (the checkout's `plugins/js`).
 fn build_scripted(script: Script, dir: &Path, out: &Path, packages: &[PathBuf]) -> Result<Built> {
-    let name = file_name(dir);
+    // Absolute, so `caisson build .` names the plugin after its folder.
+    let name = file_name(&std::path::absolute(dir)?);
     let wasm = out.join(format!("{name}.wasm"));
     let mut inputs = vec![dir.to_path_buf()];
     inputs.extend(packages.iter().cloned());

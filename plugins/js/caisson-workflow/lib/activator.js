@@ -409,7 +409,13 @@ function installGlobals(sleep, CancellationScope) {
 /** What the run ended with, as `dynamic.run` returns it. */
 function finish(outcome) {
   state.running = false;
-  if (outcome.ok) return JSON.stringify(outcome.value === undefined ? null : outcome.value);
+  if (outcome.ok) {
+    try {
+      return JSON.stringify(outcome.value === undefined ? null : outcome.value);
+    } catch (e) {
+      return failWorkflowTask(new TypeError(`the workflow's result is not JSON (${e?.message ?? e})`));
+    }
+  }
   const error = outcome.error;
   if (error instanceof ContinueAsNew) {
     ctx.continueAsNew(error.command);
