@@ -295,11 +295,13 @@ fn readme(kind: Kind, lang: Lang, name: &str, dir: &Path) -> String {
         (Lang::Python, _) => "\n* `caisson_guest/`: the Python activity helpers (`import caisson_guest as act`).",
         _ => "",
     };
+    // A TypeScript workflow type is its function's name.
+    let type_name = if lang == Lang::TypeScript { camel_case(name) } else { name.to_owned() };
     let (run, note) = match kind {
         Kind::Workflow => (
             format!(
                 "caisson dev build ../greet/build --execute {} --input '{{\"name\": \"Ada\"}}'   # dev server, worker, one run",
-                if lang == Lang::TypeScript { camel_case(name) } else { name.to_owned() }
+                type_name
             ),
             "The workflow calls the activity `greet`; make it beside this folder with\n\
              `caisson new activity rust greet --dir ../greet && caisson build ../greet`.\n"
@@ -315,7 +317,7 @@ fn readme(kind: Kind, lang: Lang, name: &str, dir: &Path) -> String {
     };
     format!(
         "# {name}\n\nA Caisson {kind} plugin in {lang}, made by `caisson new {kind} {lang} {name}`.\n\n\
-         * {sources}: the {kind} code; one {kind} type, `{name}`.\n\
+         * {sources}: the {kind} code; one {kind} type, `{type_name}`.\n\
          * `wit/world.wit`: its world: every exported function is one {kind} type.\n\
          * `wit/deps/`: the `caisson:*` WIT packages (`caisson wit --dir wit/deps` rewrites them).\n\
          * `caisson.toml`: its grants, copied to `build/{name}.toml` by the build.{vendored}\n\n\
