@@ -336,14 +336,32 @@ async function runUntilBlocked() {
 }
 
 /** Logs the error with its stack at error level (the host appends the last
- * such line to the task failure), then throws it out of the export, which
- * traps: the workflow task fails and Temporal retries it, as the
- * TypeScript SDK does with an unexpected error. */
+ * such line to the task failure), then traps: the workflow task fails and
+ * Temporal retries it, as the TypeScript SDK does with an unexpected
+ * error. */
 function failWorkflowTask(error) {
   const described =
     error instanceof Error ? `${error.name}: ${error.message}\n${error.stack ?? ''}`.trimEnd() : `non-Error thrown: ${safeString(error)}`;
   ctx.log('error', `workflow task failed: ${described}`);
-  throw error instanceof Error ? stripPayload(error) : new Error(described);
+  return trap(`workflow task failed: ${described}`);
+}
+
+/** @internal Ends the export with a trap whose stderr report is `message`.
+ *
+ * componentize-js turns anything an export returning `result<_, E>`
+ * throws into its `err` (the thrown value's `payload`, or the value
+ * itself: its `instanceof Error` check sees the bindings' realm, not the
+ * workflow's), so a plain error would become an `application-error`
+ * missing its fields, which traps with a confusing lowering message. A
+ * `payload` getter that throws makes the bindings' promise reject instead:
+ * the engine prints `message` and its stack to stderr and aborts. */
+export function trap(message) {
+  const error = new Error(message);
+  throw Object.defineProperty({}, 'payload', {
+    get() {
+      throw error;
+    },
+  });
 }
 
 function safeString(value) {
@@ -352,17 +370,6 @@ function safeString(value) {
   } catch {
     return String(value);
   }
-}
-
-// componentize-js turns a thrown value with a `payload` into the export's
-// `err`: an unexpected error must trap instead.
-function stripPayload(error) {
-  if (Object.prototype.hasOwnProperty.call(error, 'payload')) {
-    const plain = new Error(error.message);
-    plain.stack = error.stack;
-    return plain;
-  }
-  return error;
 }
 
 let nativeMathRandom;

@@ -4,7 +4,7 @@
 // that calls `workflowExports` with the plugin's module, so every exported
 // function of that module is a workflow type, named as it is exported.
 
-import { handleQuery, runWorkflow, state } from './activator.js';
+import { handleQuery, runWorkflow, state, trap } from './activator.js';
 import { CancellationScope } from './scope.js';
 import { sleep } from './workflow.js';
 
@@ -30,7 +30,7 @@ export function workflowExports(module) {
         const fn = workflows.get(workflowType);
         if (!fn) {
           // The host only runs declared types; say what is there if not.
-          throw new Error(`no workflow function \`${workflowType}\` is exported (exported: ${[...workflows.keys()].join(', ')})`);
+          return trap(`no workflow function \`${workflowType}\` is exported (exported: ${[...workflows.keys()].join(', ')})`);
         }
         return runWorkflow(fn, workflowType, args, { sleep, CancellationScope });
       },
