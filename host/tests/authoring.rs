@@ -136,7 +136,17 @@ fn typescript_workflow_from_new_to_a_run() {
     let dir = tmp.path().join("ts-flow");
     let out = caisson().args(["new", "workflow", "typescript", "ts-flow", "--dir"]).arg(&dir).output().unwrap();
     assert!(out.status.success(), "caisson new workflow typescript: {}", String::from_utf8_lossy(&out.stderr));
-    for file in ["index.ts", "shout.ts", "shout.test.ts", "tsconfig.json", "package.json", "wit/world.wit", "caisson.toml", "caisson-workflow/index.js", "caisson-workflow/index.d.ts"] {
+    for file in [
+        "index.ts",
+        "shout.ts",
+        "shout.test.ts",
+        "tsconfig.json",
+        "package.json",
+        "wit/world.wit",
+        "caisson.toml",
+        "caisson-workflow/index.js",
+        "caisson-workflow/index.d.ts",
+    ] {
         assert!(dir.join(file).is_file(), "ts-flow: no {file}");
     }
     let readme = std::fs::read_to_string(dir.join("README.md")).unwrap();
