@@ -405,3 +405,31 @@ fn bad_guests_fail_only_their_own_workflow_task() {
         server.temporal(&["workflow", "terminate", "--workflow-id", &id]);
     }
 }
+
+/// Types declared at run time (the `dynamic` exports the Python and
+/// JavaScript guest libraries build on), served by a worker: a declared
+/// workflow calls a declared activity, an application error fails the
+/// workflow, and a trap fails only the task, with what the guest logged
+/// as the failure's stack trace in history.
+#[test]
+fn declared_workflow_and_activity_types_run_on_a_server() {
+    let server = Server::start();
+    let tq = unique("dyn");
+    let _worker = Worker::start(&server, &tq, &[&p("dynamic-workflows"), &p("dynamic-activities")]);
+
+    let doc = server.execute(&tq, "DynGreet", &[r#""Ada""#]);
+    assert_eq!(status(&doc), "COMPLETED", "{doc:#}");
+    assert_eq!(doc["result"], "Hello, Ada! (dynamic)", "{doc:#}");
+
+    let doc = server.execute(&tq, "DynFail", &[]);
+    assert_eq!(status(&doc), "FAILED", "{doc:#}");
+    assert_eq!(failure(&doc)["applicationFailureInfo"]["type"], "DynFailure", "{doc:#}");
+
+    let id = unique("dyn-panic");
+    server.start_workflow(&tq, "DynPanic", &id, &[]);
+    let task_failed = server.wait_for_event(&id, "EVENT_TYPE_WORKFLOW_TASK_FAILED", Duration::from_secs(20));
+    let failure = &task_failed["workflowTaskFailedEventAttributes"]["failure"];
+    assert!(failure["message"].as_str().unwrap().ends_with("its last error output: RuntimeError: boom"), "{task_failed:#}");
+    assert!(failure["stackTrace"].as_str().unwrap().contains("in DynPanic"), "{task_failed:#}");
+    server.temporal(&["workflow", "terminate", "--workflow-id", &id, "--reason", "test over"]);
+}
