@@ -405,3 +405,29 @@ fn bad_guests_fail_only_their_own_workflow_task() {
         server.temporal(&["workflow", "terminate", "--workflow-id", &id]);
     }
 }
+
+#[test]
+fn a_rust_workflow_reaching_for_std_files_threads_sockets_or_the_clock_gets_an_error_never_the_host() {
+    let server = Server::start();
+    let tq = unique("wf");
+    let worker = Worker::start(&server, &tq, &[&p("test-workflows")]);
+    // wasm32-unknown-unknown has no file system, threads, sockets or
+    // environment: std says so, and the host links none of them.
+    let doc = server.execute(&tq, "std-escapes", &[]);
+    assert_eq!(status(&doc), "COMPLETED", "{doc:#}");
+    let said: Json = serde_json::from_str(doc["result"].as_str().unwrap()).unwrap();
+    for what in ["file", "thread", "socket"] {
+        let message = said[what].as_str().unwrap_or_default();
+        assert!(message.starts_with("error:") && message.contains("not supported"), "{what}: {said}");
+    }
+    assert!(said["env"].as_str().unwrap_or_default().starts_with("error:"), "no host environment: {said}");
+
+    // std's clock panics on this target: the workflow task fails (and is
+    // retried by Temporal) with the panic, and the log says why.
+    let id = unique("std-clock");
+    server.start_workflow(&tq, "std-clock", &id, &[]);
+    let message = server.task_failure(&id, Duration::from_secs(60));
+    assert!(message.contains("panicked") && message.contains("plugin test-workflows"), "{message}");
+    worker.wait_for_log("time not implemented on this platform", Duration::from_secs(30));
+    server.temporal(&["workflow", "terminate", "--workflow-id", &id]);
+}
