@@ -428,6 +428,9 @@ fn a_rust_workflow_reaching_for_std_files_threads_sockets_or_the_clock_gets_an_e
     server.start_workflow(&tq, "std-clock", &id, &[]);
     let message = server.task_failure(&id, Duration::from_secs(60));
     assert!(message.contains("panicked") && message.contains("plugin test-workflows"), "{message}");
-    worker.wait_for_log("time not implemented on this platform", Duration::from_secs(30));
+    worker.wait_for_log("workflow panicked at", Duration::from_secs(30));
+    let logged = worker.log();
+    let line = logged.lines().find(|l| l.contains("workflow panicked at")).unwrap();
+    assert!(line.contains("time not implemented on this platform"), "the panic, on one log line: {line}");
     server.temporal(&["workflow", "terminate", "--workflow-id", &id]);
 }

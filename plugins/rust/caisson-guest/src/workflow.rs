@@ -134,7 +134,11 @@ pub fn end_cancelled() -> ! {
 pub fn report_panics() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
-        std::panic::set_hook(Box::new(|info| context::log(LogLevel::Error, &format!("workflow panicked: {info}"))));
+        std::panic::set_hook(Box::new(|info| {
+            let message = info.payload_as_str().unwrap_or("(no message)");
+            let at = info.location().map(|l| format!(" at {}:{}", l.file(), l.line())).unwrap_or_default();
+            context::log(LogLevel::Error, &format!("workflow panicked{at}: {message}"));
+        }));
     });
 }
 
