@@ -68,8 +68,8 @@
 //! returns.
 
 use super::{
-    ActivityBuilder, ApplicationError, ChildBuilder, Event, Failure, Handle, LocalActivityBuilder, LogLevel, Outcome,
-    SignalChannel, StepError, context, decode, fatal, handle_query, ms, to_json, INBOX,
+    ActivityBuilder, ApplicationError, ChildBuilder, Event, Failure, Handle, INBOX, LocalActivityBuilder, LogLevel, Outcome, SignalChannel,
+    StepError, context, decode, fatal, handle_query, ms, to_json,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -381,11 +381,11 @@ fn dispatch_update(update: super::bindings::caisson::workflow::types::Update) {
         context::reject_update(&update.id, &error);
         return;
     };
-    if update.run_validator {
-        if let Err(error) = validate(&update.args) {
-            context::reject_update(&update.id, &error);
-            return;
-        }
+    if update.run_validator
+        && let Err(error) = validate(&update.args)
+    {
+        context::reject_update(&update.id, &error);
+        return;
     }
     let future = match start(&update.args) {
         Ok(future) => future,
@@ -399,7 +399,7 @@ fn dispatch_update(update: super::bindings::caisson::workflow::types::Update) {
     spawn_task(
         Box::pin(async move {
             let answer = future.await;
-            context::complete_update(&id, answer.as_ref().map(String::as_str).map_err(|e| e));
+            context::complete_update(&id, answer.as_ref().map(String::as_str));
         }),
         false,
     );
@@ -466,8 +466,7 @@ where
         Ok(Box::pin(handler(arg)) as BoxFuture<()>)
     });
     EXEC.with(|e| e.borrow_mut().signals.insert(name.to_owned(), start.clone()));
-    let buffered: Vec<Vec<String>> =
-        INBOX.with(|i| i.borrow_mut().signals.remove(name).map(Vec::from).unwrap_or_default());
+    let buffered: Vec<Vec<String>> = INBOX.with(|i| i.borrow_mut().signals.remove(name).map(Vec::from).unwrap_or_default());
     for args in buffered {
         start_signal_handler(name, &start, &args);
     }
