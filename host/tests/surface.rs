@@ -373,8 +373,8 @@ fn async_workflow_tasks_run_side_by_side_race_timers_and_replay_from_scratch() {
     assert_eq!(
         result,
         json!({
-            "echoed": ["round-0", "round-1", "round-2", "left", "right"],
-            "races": ["timer", "activity"],
+            "echoed": ["round-0", "round-1", "round-2", "left", "right", "KID", "local"],
+            "races": ["timer", "activity", "moment"],
             "items": ["PEN"],
             "notes": ["a", "b"],
         }),
@@ -382,7 +382,10 @@ fn async_workflow_tasks_run_side_by_side_race_timers_and_replay_from_scratch() {
     );
     let types = event_types(&server, &id);
     assert!(types.contains(&"EVENT_TYPE_ACTIVITY_TASK_CANCEL_REQUESTED".to_owned()), "the losing activity was cancelled: {types:?}");
-    assert!(types.contains(&"EVENT_TYPE_TIMER_CANCELED".to_owned()), "the losing timer was cancelled: {types:?}");
+    let cancelled_timers = types.iter().filter(|t| *t == "EVENT_TYPE_TIMER_CANCELED").count();
+    assert_eq!(cancelled_timers, 2, "the losing hour-long timers were cancelled: {types:?}");
+    assert!(types.contains(&"EVENT_TYPE_MARKER_RECORDED".to_owned()), "the local activity's marker: {types:?}");
+    assert!(types.contains(&"EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_COMPLETED".to_owned()), "{types:?}");
 
     let dir = tempfile::tempdir().unwrap();
     let history = record_history(&server, &id, dir.path());

@@ -455,15 +455,26 @@ async fn async_mix(rounds: u32) -> String {
         Either::Left(_) => "timer",
         Either::Right(_) => "activity",
     };
+    // Of two timers, the first to fire wins; the other is cancelled.
+    let (index, _) = aio::first_of(vec![aio::sleep(Duration::from_secs(3600)), aio::sleep(Duration::from_millis(1))]).await;
+    let third = ["hour", "moment"][index];
     // Two activities at once.
     let both = aio::join_all(vec![wf::activity("echo").arg("left").execute::<String>(), wf::activity("echo").arg("right").execute()]).await;
     echoed.extend(both.into_iter().map(|r| r.unwrap_or_else(|e| format!("{e:?}"))));
+    // A child workflow and a local activity at once.
+    let me = wf::info().workflow_id;
+    let (child, local) = aio::join2(
+        wf::child("child-upper").arg("kid").id(&format!("{me}-kid")).execute::<String>(),
+        wf::local_activity("echo").arg("local").execute::<String>(),
+    )
+    .await;
+    echoed.extend([child, local].into_iter().map(|r| r.unwrap_or_else(|e| format!("{e:?}"))));
 
     let waiting = items.clone();
     let _ = aio::condition(move || !waiting.borrow().is_empty()).await;
     let notes = listener.await.unwrap_or_else(|e| vec![format!("{e:?}")]);
     let items = items.borrow().clone();
-    serde_json::json!({ "echoed": echoed, "races": [first, second], "items": items, "notes": notes }).to_string()
+    serde_json::json!({ "echoed": echoed, "races": [first, second, third], "items": items, "notes": notes }).to_string()
 }
 
 /// See `async-cancel-saga` in the world.
