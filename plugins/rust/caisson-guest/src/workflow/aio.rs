@@ -47,7 +47,10 @@
 //! timer, or child) when it is called, and the returned [`Step`] resolves
 //! with its result. **Dropping a step that has not finished cancels it**
 //! (by its cancellation type), as dropping a future cancels it in Rust:
-//! the losers of [`select2`] and [`first_of`] are cancelled that way.
+//! the losers of [`select2`] and [`first_of`] are cancelled that way, and
+//! so is a step still unawaited when the function that holds it returns.
+//! [`Step::detach`] gives a step up without cancelling it (fire and
+//! forget).
 //!
 //! # Cancellation
 //!
@@ -563,6 +566,15 @@ impl<T> Step<T> {
     /// cancellation type (a timer at once).
     pub fn cancel(&self) {
         context::cancel(self.handle);
+    }
+
+    /// Lets the work go on without awaiting it (fire and forget: a signal
+    /// to another workflow, an abandoned child): the step is given up
+    /// without cancelling it. The handle can still be waited on.
+    pub fn detach(mut self) -> Handle {
+        self.finished = true;
+        EXEC.with(|e| e.borrow_mut().handle_waiters.remove(&self.handle));
+        Handle(self.handle)
     }
 }
 
