@@ -432,4 +432,32 @@ fn declared_workflow_and_activity_types_run_on_a_server() {
     assert!(failure["message"].as_str().unwrap().ends_with("its last error output: RuntimeError: boom"), "{task_failed:#}");
     assert!(failure["stackTrace"].as_str().unwrap().contains("in DynPanic"), "{task_failed:#}");
     server.temporal(&["workflow", "terminate", "--workflow-id", &id, "--reason", "test over"]);
+
+#[test]
+fn a_rust_workflow_reaching_for_std_files_threads_sockets_or_the_clock_gets_an_error_never_the_host() {
+    let server = Server::start();
+    let tq = unique("wf");
+    let worker = Worker::start(&server, &tq, &[&p("test-workflows")]);
+    // wasm32-unknown-unknown has no file system, threads, sockets or
+    // environment: std says so, and the host links none of them.
+    let doc = server.execute(&tq, "std-escapes", &[]);
+    assert_eq!(status(&doc), "COMPLETED", "{doc:#}");
+    let said: Json = serde_json::from_str(doc["result"].as_str().unwrap()).unwrap();
+    for what in ["file", "thread", "socket"] {
+        let message = said[what].as_str().unwrap_or_default();
+        assert!(message.starts_with("error:") && message.contains("not supported"), "{what}: {said}");
+    }
+    assert!(said["env"].as_str().unwrap_or_default().starts_with("error:"), "no host environment: {said}");
+
+    // std's clock panics on this target: the workflow task fails (and is
+    // retried by Temporal) with the panic, and the log says why.
+    let id = unique("std-clock");
+    server.start_workflow(&tq, "std-clock", &id, &[]);
+    let message = server.task_failure(&id, Duration::from_secs(60));
+    assert!(message.contains("panicked") && message.contains("plugin test-workflows"), "{message}");
+    worker.wait_for_log("workflow panicked at", Duration::from_secs(30));
+    let logged = worker.log();
+    let line = logged.lines().find(|l| l.contains("workflow panicked at")).unwrap();
+    assert!(line.contains("time not implemented on this platform"), "the panic, on one log line: {line}");
+    server.temporal(&["workflow", "terminate", "--workflow-id", &id]);
 }
