@@ -352,11 +352,19 @@ pub fn process_activation(
     endpoint: &Endpoint,
 ) -> WorkflowActivationCompletion {
     let run_id = activation.run_id.clone();
-    let fail = |runs: &mut HashMap<String, WorkflowRun>, message: String| {
+    let fail_traced = |runs: &mut HashMap<String, WorkflowRun>, message: String, stack_trace: Option<String>| {
         runs.remove(&run_id);
-        tracing::warn!(run_id = %run_id, "workflow task failed: {message}");
-        WorkflowActivationCompletion::fail(run_id.clone(), Failure { message, ..Default::default() }, None)
+        match &stack_trace {
+            Some(trace) => tracing::warn!(run_id = %run_id, "workflow task failed: {message}\n{trace}"),
+            None => tracing::warn!(run_id = %run_id, "workflow task failed: {message}"),
+        }
+        WorkflowActivationCompletion::fail(
+            run_id.clone(),
+            Failure { message, stack_trace: stack_trace.unwrap_or_default(), ..Default::default() },
+            None,
+        )
     };
+    let fail = |runs: &mut HashMap<String, WorkflowRun>, message: String| fail_traced(runs, message, None);
     let (incoming, dropped) = match bridge::incoming(&activation, &endpoint.namespace, &endpoint.task_queue) {
         Ok(i) => i,
         Err(e) => return fail(runs, format!("malformed activation: {e}")),
@@ -416,7 +424,7 @@ pub fn process_activation(
                 ..Default::default()
             }
         }
-        Err(e) => fail(runs, e.message),
+        Err(e) => fail_traced(runs, e.message, e.stack_trace),
     }
 }
 
