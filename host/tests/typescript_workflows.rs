@@ -224,9 +224,13 @@ fn replays_are_deterministic_and_failures_fail_the_task_or_the_workflow() {
     // with the error and its stack in the failure and the worker log.
     let id = unique("broken");
     server.start_workflow(&tq, "broken", &id, &[]);
-    let failure = server.task_failure(&id, Duration::from_secs(60));
-    assert!(failure.contains("TypeError") && failure.contains("broken"), "the task failure names the error and the function: {failure}");
-    worker.wait_for_log("workflow task failed: TypeError", Duration::from_secs(30));
+    let event = server.wait_for_event(&id, "EVENT_TYPE_WORKFLOW_TASK_FAILED", Duration::from_secs(60));
+    let failure = &event["workflowTaskFailedEventAttributes"]["failure"];
+    let message = failure["message"].as_str().unwrap_or_default();
+    let stack = failure["stackTrace"].as_str().unwrap_or_default();
+    assert!(message.contains("TypeError: can't access property \"field\""), "the task failure's message is the error: {failure:#}");
+    assert!(stack.contains("broken@index.js"), "its stack trace names the workflow function: {failure:#}");
+    worker.wait_for_log("workflow task failed at:", Duration::from_secs(30));
     let out = server.temporal(&["workflow", "terminate", "--workflow-id", &id]);
     assert!(out.status.success(), "{}", text(&out));
 }

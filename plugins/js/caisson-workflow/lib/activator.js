@@ -335,15 +335,24 @@ async function runUntilBlocked() {
   } while (state.taskError === undefined && unblockConditions());
 }
 
-/** Logs the error with its stack at error level (the host appends the last
- * such line to the task failure), then traps: the workflow task fails and
- * Temporal retries it, as the TypeScript SDK does with an unexpected
- * error. */
+/** Logs the error with its stack at error level, then traps: the
+ * workflow task fails and Temporal retries it, as the TypeScript SDK does
+ * with an unexpected error. The log line ends with the error itself
+ * (`TypeError: ...`), after the stack: the host puts the whole line in the
+ * task failure's stack trace and its last line in the failure message. */
 function failWorkflowTask(error) {
-  const described =
-    error instanceof Error ? `${error.name}: ${error.message}\n${error.stack ?? ''}`.trimEnd() : `non-Error thrown: ${safeString(error)}`;
-  ctx.log('error', `workflow task failed: ${described}`);
-  return trap(`workflow task failed: ${described}`);
+  let described;
+  if (error instanceof Error) {
+    const frames = String(error.stack ?? '')
+      .split('\n')
+      .filter((l) => l.trim() !== '')
+      .map((l) => `  ${l}`);
+    described = [`workflow task failed at:`, ...frames, `${error.name}: ${error.message}`].join('\n');
+  } else {
+    described = `workflow task failed: non-Error thrown: ${safeString(error)}`;
+  }
+  ctx.log('error', described);
+  return trap(described);
 }
 
 /** @internal Ends the export with a trap whose stderr report is `message`.

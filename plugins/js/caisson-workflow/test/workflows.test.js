@@ -206,12 +206,13 @@ test('an unexpected error fails the task: logged with its stack at error level, 
     ),
     (e) => {
       // The bindings read `payload` to lower an `err`: it throws, so they trap.
-      assert.throws(() => e.payload, /^Error: workflow task failed: TypeError: .*broken/s);
+      assert.throws(() => e.payload, /^Error: workflow task failed at:\n.*broken.*\nTypeError: [^\n]*$/s);
       return true;
     }
   );
   const line = world.logs.find((l) => l.level === 'error');
-  assert.match(line.message, /^workflow task failed: TypeError: .*\n.*broken/s);
+  // The error comes last: the host reports the last line as the failure's message.
+  assert.match(line.message, /^workflow task failed at:\n  .*broken.*\nTypeError: [^\n]+$/s);
 });
 
 test('ApplicationFailure fails the workflow with its type and details', async () => {
