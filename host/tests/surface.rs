@@ -77,6 +77,10 @@ fn updates_are_validated_accepted_completed_and_survive_replays() {
 
     let (ok, out) = update(&server, &id, "set-amount", "0");
     assert!(!ok && out.contains("amount 0 is not between 0 and 10000"), "the validator's message reaches the client: {out}");
+    let (ok, out) = update(&server, &id, "set-amount", "\"lots\"");
+    assert!(!ok && out.contains("update `set-amount`") && out.contains("expected f64"), "an undecodable argument names the update: {out}");
+    let (ok, out) = update(&server, &id, "set-amount", "13");
+    assert!(!ok && out.contains("the validator of update `set-amount` panicked") && out.contains("unlucky amount"), "{out}");
     let (ok, out) = update(&server, &id, "no-such-update", "1");
     assert!(!ok && out.contains("no handler for update `no-such-update`"), "{out}");
     let (ok, out) = update(&server, &id, "set-amount", "250");
@@ -95,6 +99,7 @@ fn updates_are_validated_accepted_completed_and_survive_replays() {
     let all = serde_json::to_string(&history).unwrap();
     assert!(!all.contains("InvalidAmount") && !all.contains("no-such-update"), "rejections are not in history");
     assert!(all.contains("ACTIVITY_TASK_SCHEDULED"), "the charge handler's activity is in history");
+    assert!(!all.contains("WORKFLOW_TASK_FAILED"), "the trapping validator failed only its update: {all}");
 
     // A plugin built against caisson:workflow@0.1.0 on the same worker:
     // it runs, and updates to it are rejected with a message saying why.

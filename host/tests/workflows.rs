@@ -432,6 +432,7 @@ fn declared_workflow_and_activity_types_run_on_a_server() {
     assert!(failure["message"].as_str().unwrap().ends_with("its last error output: RuntimeError: boom"), "{task_failed:#}");
     assert!(failure["stackTrace"].as_str().unwrap().contains("in DynPanic"), "{task_failed:#}");
     server.temporal(&["workflow", "terminate", "--workflow-id", &id, "--reason", "test over"]);
+}
 
 #[test]
 fn a_rust_workflow_reaching_for_std_files_threads_sockets_or_the_clock_gets_an_error_never_the_host() {
@@ -455,6 +456,7 @@ fn a_rust_workflow_reaching_for_std_files_threads_sockets_or_the_clock_gets_an_e
     server.start_workflow(&tq, "std-clock", &id, &[]);
     let message = server.task_failure(&id, Duration::from_secs(60));
     assert!(message.contains("panicked") && message.contains("plugin test-workflows"), "{message}");
+    assert!(message.contains("time not implemented on this platform"), "the task failure says why: {message}");
     worker.wait_for_log("workflow panicked at", Duration::from_secs(30));
     let logged = worker.log();
     let line = logged.lines().find(|l| l.contains("workflow panicked at")).unwrap();

@@ -336,6 +336,13 @@ impl WorkflowRun {
         Ok(WorkflowRun { plugin, state, phase: Phase::Running(main), workflow_type: wt, fuel_left, instantiation_ns })
     }
 
+    /// True once the instance has trapped: it can run nothing more, and
+    /// the worker must have core evict the run (its history then replays
+    /// into a fresh instance) even if this activation completed.
+    pub fn is_dead(&self) -> bool {
+        matches!(self.phase, Phase::Dead)
+    }
+
     /// The plugin running this workflow.
     pub fn plugin(&self) -> &Arc<WorkflowPlugin> {
         &self.plugin
@@ -395,7 +402,15 @@ impl WorkflowRun {
                 }
                 Poll::Ready((store, Err(e))) => {
                     self.phase = Phase::Dead;
-                    let mut failure = self.fail(describe_trap(&e, self.plugin.fuel) + &store.data().guest_error_suffix());
+                    let cause = describe_trap(&e, self.plugin.fuel) + &store.data().guest_error_suffix();
+                    let rejected = self.lock().reject_updates_of_a_failed_validator(&cause);
+                    if let Some(rejections) = rejected {
+                        // Only the update fails; the worker evicts this
+                        // dead instance (see `is_dead`).
+                        tracing::warn!(plugin = &*self.plugin.name, workflow_id = %self.workflow_id(), "update rejected: its validator {cause}");
+                        return Ok(rejections);
+                    }
+                    let mut failure = self.fail(cause);
                     failure.stack_trace = store.data().guest_error_output();
                     return Err(failure);
                 }

@@ -129,8 +129,8 @@ pub fn end_cancelled() -> ! {
 /// trap itself only says "panicked"), so the worker log and the workflow
 /// task failure can say why: e.g. std's clock, which wasm32-unknown-unknown
 /// does not have, panics with "time not implemented on this platform".
-/// [`aio::run`] calls it; blocking workflows may call it first thing.
-/// Idempotent.
+/// [`aio::run`], every blocking wait and every update registration call
+/// it, so a workflow rarely needs to. Idempotent.
 pub fn report_panics() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
@@ -639,6 +639,7 @@ pub fn on_update_validated<A, R>(
     A: DeserializeOwned + 'static,
     R: Serialize,
 {
+    report_panics();
     let update = name.to_owned();
     let decode = move |args: &[String]| -> Result<A, ApplicationError> {
         let first = args.first().map(String::as_str).unwrap_or("null");
@@ -847,6 +848,7 @@ pub fn cancel_requested() -> bool {
 /// Waits once: answers queries, buffers signals; returns a resolution of
 /// one of `handles`, or `None` when a signal or cancellation arrived.
 fn wait_once(handles: &[u32]) -> Option<(u32, Outcome)> {
+    report_panics();
     match context::wait(handles) {
         Event::Resolved(r) => Some((r.handle, r.outcome)),
         Event::Signal(s) => {

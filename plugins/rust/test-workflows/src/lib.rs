@@ -220,6 +220,9 @@ impl Guest for TestWorkflows {
         wf::on_update_validated(
             "set-amount",
             |amount: &f64| {
+                // A validator that traps (13 is unlucky): only this update
+                // may fail, never the workflow task.
+                assert!(*amount != 13.0, "unlucky amount");
                 if *amount > 0.0 && *amount <= 10_000.0 {
                     Ok(())
                 } else {
