@@ -207,8 +207,24 @@ fn replays_are_deterministic_and_failures_fail_the_task_or_the_workflow() {
 
     // Date.now(), Math.random(), uuid4() computed again on every replay
     // equal the values recorded in history on the first run.
-    let result = completed(&server.execute(&tq, "randomness", &[]));
+    let id = unique("randomness");
+    let result = completed(&server.execute_id(&tq, "randomness", &id, &[]));
     assert_eq!(result["same"], json!(true), "{result:#}");
+    // The same history replayed offline by `caisson replay`, twice in one
+    // process (two fresh instances): the same commands.
+    let history = server.temporal(&["workflow", "show", "--workflow-id", &id, "-o", "json"]);
+    assert!(history.status.success(), "{}", text(&history));
+    let dir = tempfile::tempdir().unwrap();
+    for n in 0..2 {
+        std::fs::write(dir.path().join(format!("randomness-{n}.json")), &history.stdout).unwrap();
+    }
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_caisson"))
+        .args(["replay", "--plugin", &p("test-workflows-ts")])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let replayed = text(&out);
+    assert!(out.status.success() && replayed.matches("ok ").count() == 2, "caisson replay: {replayed}");
 
     // continueAsNew: three new runs, the last one returns.
     let id = unique("countdown");
