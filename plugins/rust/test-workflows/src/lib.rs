@@ -346,6 +346,16 @@ impl Guest for TestWorkflows {
         serde_json::json!({ "file": file, "thread": thread, "socket": socket, "env": env }).to_string()
     }
 
+    fn chance(rounds: u32) -> Vec<String> {
+        (0..rounds)
+            .map(|i| {
+                let (roll, now) = (wf::random_u64(), wf::now_ms());
+                let _ = wf::sleep(Duration::from_millis(1 + roll % 5));
+                echo(&format!("round {i}: roll {} at {now}", roll % 1000)).unwrap_or_else(|e| format!("{e:?}"))
+            })
+            .collect()
+    }
+
     fn std_clock() -> u64 {
         wf::report_panics();
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
