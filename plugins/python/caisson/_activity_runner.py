@@ -47,6 +47,7 @@ class ActivityLoop(asyncio.AbstractEventLoop):
         self._log = log
 
     def run_until_complete(self, coro: Any) -> Any:
+        outer = asyncio.events._get_running_loop()
         asyncio.events._set_running_loop(self)
         try:
             task = self.create_task(coro)
@@ -72,7 +73,7 @@ class ActivityLoop(asyncio.AbstractEventLoop):
                 time.sleep(max(0.0, delay))
             return task.result()
         finally:
-            asyncio.events._set_running_loop(None)
+            asyncio.events._set_running_loop(outer)
 
     def time(self) -> float:
         return time.monotonic()

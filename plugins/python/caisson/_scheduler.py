@@ -182,6 +182,7 @@ class WorkflowRuntime(asyncio.AbstractEventLoop):
         """Runs the workflow to its end; returns the result (JSON) or
         raises `WorkflowFailed` / `TaskFailure`. Continue-as-new and the
         cancelled end call the host, which does not return."""
+        outer = asyncio.events._get_running_loop()
         asyncio.events._set_running_loop(self)
         try:
             self.random = _random_module.Random(self.host.random_u64())
@@ -197,7 +198,7 @@ class WorkflowRuntime(asyncio.AbstractEventLoop):
                     return self._finish(self._outcome)
                 self._apply(self.host.wait(list(self._pending)))
         finally:
-            asyncio.events._set_running_loop(None)
+            asyncio.events._set_running_loop(outer)
 
     async def _main(self, args: List[Any]) -> Any:
         cls = self.defn.cls

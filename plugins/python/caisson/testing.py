@@ -69,11 +69,11 @@ class WorkflowFailureError(Exception):
 
     def __init__(self, cause: BaseException) -> None:
         super().__init__(f"Workflow execution failed: {cause}")
-        self.__cause__ = cause
+        self._cause = cause
 
     @property
     def cause(self) -> BaseException:
-        return self.__cause__  # type: ignore[return-value]
+        return self._cause
 
 
 class WorkflowTaskFailedError(Exception):
@@ -90,9 +90,10 @@ class WorkflowBlockedError(Exception):
     activity and no scripted signal is left)."""
 
 
-class ActivityTimeout(Exception):
+class ActivityTimeout(BaseException):
     """Raise from a test activity to make it time out (``kind``:
-    ``start-to-close``, ``schedule-to-close``, ``heartbeat``...)."""
+    ``start-to-close``, ``schedule-to-close``, ``heartbeat``...). A
+    BaseException, so the activity's own ``except Exception`` lets it out."""
 
     def __init__(self, kind: str = "start-to-close") -> None:
         super().__init__(kind)
@@ -207,8 +208,8 @@ class _FakeWorkflowHost:
     def start_child_workflow(self, r: Any) -> int:
         h = next(self._handles)
         self._record("start_child_workflow", r.workflow_type, r.workflow_id, tuple(r.args))
-        outcome = self.env._run_child(r, self)
-        self._resolve_later(h, 0, lambda: outcome, r.cancellation_type)
+        # Run when waited on: outside the parent's task step.
+        self._resolve_later(h, 0, lambda: self.env._run_child(r, self), r.cancellation_type)
         return h
 
     def signal_external_workflow(self, workflow_id: str, signal_name: str, args: List[str]) -> int:
