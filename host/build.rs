@@ -13,7 +13,7 @@ const TREES: &[(&str, &str)] = &[
     ("wit", "wit"),
     ("guest/rust", "plugins/rust/caisson-guest"),
     ("guest/js", "plugins/js/caisson-guest"),
-    ("guest/python", "plugins/python/caisson_guest"),
+    ("guest/python-sdk", "plugins/python/caisson"),
     ("templates", "host/templates"),
 ];
 

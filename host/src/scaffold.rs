@@ -98,10 +98,6 @@ pub fn check_name(name: &str) -> Result<()> {
 pub fn new_project(kind: Kind, lang: Lang, name: &str, dir: Option<&Path>) -> Result<PathBuf> {
     check_name(name)?;
     let template = match (kind, lang) {
-        (Kind::Workflow, Lang::Python) => bail!(
-            "Python workflows are not available yet: Caisson has no Python workflow API (a separate issue adds one); \
-             write the workflow in Rust or JavaScript (`caisson new workflow rust {name}`) and its activities in Python"
-        ),
         (Kind::Workflow, Lang::C) => bail!(
             "C workflows are not supported: write the workflow in Rust or JavaScript (`caisson new workflow rust {name}`) \
              and its activities in C (`caisson new activity c {name}`)"
@@ -116,6 +112,7 @@ pub fn new_project(kind: Kind, lang: Lang, name: &str, dir: Option<&Path>) -> Re
     write_tree(&format!("templates/{template}"), &dir, &vars)?;
     let manifest = match (kind, lang) {
         (Kind::Workflow, Lang::JavaScript) => "templates/common/workflow-virtual.toml",
+        (Kind::Workflow, Lang::Python) => "templates/common/workflow-virtual-python.toml",
         (Kind::Workflow, _) => "templates/common/workflow.toml",
         (Kind::Activity, _) => "templates/common/activity.toml",
     };
@@ -135,7 +132,7 @@ pub fn new_project(kind: Kind, lang: Lang, name: &str, dir: Option<&Path>) -> Re
             write_file(&dir.join(".gitignore"), "/build\nnode_modules/\n")?;
         }
         Lang::Python => {
-            write_tree("guest/python", &dir.join("caisson_guest"), &Vars::none())?;
+            write_tree("guest/python-sdk", &dir.join("caisson"), &Vars::none())?;
             write_file(&dir.join(".gitignore"), "/build\n__pycache__/\n")?;
         }
         Lang::C => {
@@ -165,7 +162,7 @@ pub fn write_wit(dir: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Template variables: `{{name}}` (kebab-case), `{{snake}}`, `{{camel}}`,
+/// Template variables: `{{name}}` (kebab-case), `{{snake}}`, `{{camel}}`, `{{pascal}}`,
 /// and the WIT package versions.
 struct Vars(Vec<(&'static str, String)>);
 
@@ -177,8 +174,10 @@ impl Vars {
             .enumerate()
             .map(|(i, w)| if i == 0 { w.to_owned() } else { w[..1].to_ascii_uppercase() + &w[1..] })
             .collect::<String>();
+        let pascal = name.split('-').map(|w| w[..1].to_ascii_uppercase() + &w[1..]).collect::<String>();
         Ok(Vars(vec![
             ("{{name}}", name.to_owned()),
+            ("{{pascal}}", pascal),
             ("{{snake}}", name.replace('-', "_")),
             ("{{camel}}", camel),
             ("{{workflow_version}}", version("workflow")?),
@@ -244,11 +243,12 @@ fn package_json(name: &str) -> String {
 
 /// The project's README: what is where, and the next three commands.
 fn readme(kind: Kind, lang: Lang, name: &str, dir: &Path) -> String {
-    let sources = match lang {
-        Lang::Rust => "`src/lib.rs`",
-        Lang::JavaScript => "`index.js`",
-        Lang::Python => "`app.py`",
-        Lang::C => "`activity.c`",
+    let sources = match (lang, kind) {
+        (Lang::Rust, _) => "`src/lib.rs`",
+        (Lang::JavaScript, _) => "`index.js`",
+        (Lang::Python, Kind::Workflow) => "`workflows.py` (made a component by `app.py`)",
+        (Lang::Python, Kind::Activity) => "`activities.py` (made a component by `app.py`)",
+        (Lang::C, _) => "`activity.c`",
     };
     let unit_test = match lang {
         Lang::Rust => "cargo test",
@@ -266,7 +266,11 @@ fn readme(kind: Kind, lang: Lang, name: &str, dir: &Path) -> String {
             "\n* `caisson-guest/`: the JavaScript workflow helpers, imported by name (`from 'caisson-guest'`); \
              `caisson build` resolves the name."
         }
-        (Lang::Python, _) => "\n* `caisson_guest/`: the Python activity helpers (`import caisson_guest as act`).",
+        (Lang::Python, _) => {
+            "\n* `caisson/`: the Python guest library, with the API of the Temporal Python SDK \
+             (`from caisson import workflow, activity`), vendored: it is on no public registry. \
+             Its README lists what it supports and what differs from the SDK."
+        }
         _ => "",
     };
     let (run, note) = match kind {
@@ -284,10 +288,14 @@ fn readme(kind: Kind, lang: Lang, name: &str, dir: &Path) -> String {
             ),
         ),
     };
+    let world = match lang {
+        Lang::Python => format!("the dynamic {kind} world: the types are what the code defines, declared when the worker loads the plugin"),
+        _ => format!("every exported function is one {kind} type"),
+    };
     format!(
         "# {name}\n\nA Caisson {kind} plugin in {lang}, made by `caisson new {kind} {lang} {name}`.\n\n\
          * {sources}: the {kind} code; one {kind} type, `{name}`.\n\
-         * `wit/world.wit`: its world: every exported function is one {kind} type.\n\
+         * `wit/world.wit`: its world: {world}.\n\
          * `wit/deps/`: the `caisson:*` WIT packages (`caisson wit --dir wit/deps` rewrites them).\n\
          * `caisson.toml`: its grants, copied to `build/{name}.toml` by the build.{vendored}\n\n\
          ## Next\n\n```sh\n\
