@@ -395,6 +395,7 @@ class WorkflowEnvironment:
         self.max_continue_as_new = max_continue_as_new
         self._inbound: List[tuple] = []
         self._continued_from: Optional[str] = None
+        self._parent: Optional[str] = None
         #: Every call the workflow made of the host, in order.
         self.commands: List[tuple] = []
         #: (level, message) of every line the workflow logged.
@@ -440,7 +441,7 @@ class WorkflowEnvironment:
         while True:
             run_number += 1
             run_id = f"{self.workflow_id}-run-{run_number}"
-            host = _FakeWorkflowHost(self, defn.name, self.workflow_id, run_id, None)
+            host = _FakeWorkflowHost(self, defn.name, self.workflow_id, run_id, self._parent)
             runtime = WorkflowRuntime(defn, host)
             self.last_runtime = runtime
             try:
@@ -520,6 +521,7 @@ class WorkflowEnvironment:
             start_time=datetime.fromtimestamp(parent.now / 1000, timezone.utc),
         )
         child._memo = {m.name: m.value for m in r.memo if m.value is not None}
+        child._parent = parent.workflow_id
         child._search_attributes = list(r.search_attributes)
         self.children.append(child)
         try:

@@ -149,9 +149,9 @@ class Children(unittest.TestCase):
     def test_children_by_method_and_name_with_memo(self):
         env = WorkflowEnvironment(activities=rust_test_activities(), workflow_id="parent-1")
         result = env.run(workflows.Parent.run, 2)
-        self.assertEqual(result[0], {"n": 0, "memo": {"index": 0}, "parent": None})
+        self.assertEqual(result[0], {"n": 0, "memo": {"index": 0}, "parent": "parent-1"})
         self.assertEqual(result[1]["memo"], {"index": 1})
-        self.assertEqual(result[2], {"n": 200, "memo": {"by": "name"}, "parent": None})
+        self.assertEqual(result[2], {"n": 200, "memo": {"by": "name"}, "parent": "parent-1"})
         ids = [c[2] for c in env.commands if c[0] == "start_child_workflow"]
         self.assertEqual(ids[:2], ["parent-1-child-0", "parent-1-child-1"])
         self.assertEqual(len(ids[2]), 36, "the default child id is a workflow.uuid4()")
