@@ -191,6 +191,9 @@ fn instantiation(c: &mut Criterion) {
             attempt: 1,
             continued_from_run_id: None,
             parent_workflow_id: None,
+            memo: vec![],
+            search_attributes: vec![],
+            start_time_ms: 0,
         },
         randomness_seed: 7,
     };

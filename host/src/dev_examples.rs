@@ -1,6 +1,6 @@
 //! The example set `caisson dev` runs when it is given no plugins:
 //! `examples/dev.toml` names each example's plugins, the workflow to
-//! start, its input and, optionally, a query and a signal. Workflows are
+//! start, its input and, optionally, a query, a signal and an update. Workflows are
 //! driven with the Temporal CLI, the way any Temporal user would.
 
 use crate::worker::Endpoint;
@@ -39,6 +39,9 @@ pub struct Example {
     pub query: Option<String>,
     /// A signal to send once it runs.
     pub signal: Option<Signal>,
+    /// An update to send once it runs (after the signal, if both); its
+    /// result is printed.
+    pub update: Option<Signal>,
     /// The example shows a failure (e.g. a compensated saga).
     #[serde(default)]
     pub expect_failure: bool,
@@ -109,11 +112,11 @@ pub async fn start_services(set: &DevSet, endpoint: &Endpoint) -> anyhow::Result
     Ok(Services { _children: children })
 }
 
-/// A signal an example sends to its workflow.
+/// A signal or update an example sends to its workflow.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Signal {
-    /// Signal name.
+    /// Signal or update name.
     pub name: String,
     /// JSON argument.
     pub input: Option<String>,
@@ -201,6 +204,19 @@ async fn drive(example: &Example, endpoint: &Endpoint, id: &str) -> anyhow::Resu
         let out = temporal(endpoint, &args).await?;
         anyhow::ensure!(out.status.success(), "temporal workflow signal: {}", String::from_utf8_lossy(&out.stderr).trim());
         report.push_str(&format!("    signal {} {}\n", signal.name, signal.input.as_deref().unwrap_or("")));
+    }
+    if let Some(update) = &example.update {
+        tokio::time::sleep(Duration::from_millis(update.after_ms)).await;
+        let mut args = vec!["workflow", "update", "execute", "--workflow-id", id, "--name", &update.name, "-o", "json"];
+        if let Some(input) = &update.input {
+            args.extend(["--input", input]);
+        }
+        let out = temporal(endpoint, &args).await?;
+        anyhow::ensure!(out.status.success(), "temporal workflow update execute: {}", String::from_utf8_lossy(&out.stderr).trim());
+        let answer = serde_json::from_slice::<serde_json::Value>(&out.stdout)
+            .map(|v| v.get("result").cloned().unwrap_or(v).to_string())
+            .unwrap_or_else(|_| String::from_utf8_lossy(&out.stdout).trim().to_owned());
+        report.push_str(&format!("    update {} {} -> {answer}\n", update.name, update.input.as_deref().unwrap_or("")));
     }
     let out = temporal(endpoint, &["workflow", "result", "--workflow-id", id, "-o", "json"]).await?;
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout)

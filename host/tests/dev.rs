@@ -35,6 +35,10 @@ fn caisson_dev_without_arguments_runs_the_example_set_to_completion() {
     }
     assert!(stdout.contains(&format!("{n} of {n} examples ended as expected", n = examples.len())), "{stdout}");
     assert!(stdout.contains("\"state\":\"paid\""), "{stdout}");
+    assert!(
+        stdout.contains(r#"update decide {"approver":"carol","approved":true,"comment":"enjoy"} -> {"approver":"carol","comment":"enjoy","id":"E-1","payment_id":null,"state":"approved"}"#),
+        "the expense is decided by an update, whose result is printed: {stdout}"
+    );
     assert!(stdout.contains("compensated: [refund-payment, release-inventory]"), "{stdout}");
     assert!(stdout.contains("\"worker\":\"temporalio-python\""), "{stdout}");
 }

@@ -77,6 +77,12 @@ fn query(server: &Server, id: &str, name: &str) -> Json {
     support::first_json(&out)["queryResult"][0].clone()
 }
 
+/// `temporal workflow update execute --name decide`: (succeeded, output).
+fn decide(server: &Server, id: &str, input: &str) -> (bool, String) {
+    let out = server.temporal(&["workflow", "update", "execute", "-o", "json", "--workflow-id", id, "--name", "decide", "--input", input]);
+    (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+}
+
 /// `temporal workflow signal`.
 fn signal(server: &Server, id: &str, name: &str, input: &str) {
     let out = server.temporal(&["workflow", "signal", "--workflow-id", id, "--name", name, "--input", input]);
@@ -195,12 +201,30 @@ fn order_saga_compensates_failed_orders() {
         scheduled_activities(&server.history(&id)),
         ["reserve-inventory", "charge-payment", "ship-order", "refund-payment", "release-inventory"]
     );
+
+    // Cancelled while waiting for the carrier: the pickup timer is
+    // cancelled, the payment refunded and the inventory released, and the
+    // workflow ends CANCELED.
+    let id = unique("order-cancelled");
+    let mut waiting = serde_json::from_str::<Json>(&order("A-5", "4242-4242-4242-4242", "1 Main St")).unwrap();
+    waiting["pickup_after_ms"] = json!(3_600_000);
+    server.start_workflow(&tq, "order-saga", &id, &[&waiting.to_string()]);
+    server.wait_for_event(&id, "EVENT_TYPE_TIMER_STARTED", Duration::from_secs(30));
+    let out = server.temporal(&["workflow", "cancel", "--workflow-id", &id]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let doc = server.result(&id);
+    assert_eq!(status(&doc), "CANCELED", "{doc:#}");
+    let history = server.history(&id);
+    assert_eq!(scheduled_activities(&history), ["reserve-inventory", "charge-payment", "refund-payment", "release-inventory"]);
+    assert!(history.iter().any(|e| e["eventType"] == "EVENT_TYPE_TIMER_CANCELED"), "the pickup timer was cancelled");
+    let completed = history.iter().filter(|e| e["eventType"] == "EVENT_TYPE_ACTIVITY_TASK_COMPLETED").count();
+    assert_eq!(completed, 4, "both compensations ran to completion");
 }
 
 // ---------------------------------------------------------- expense approval
 
 #[test]
-fn expense_approval_waits_for_a_human_with_queries_and_a_timeout() {
+fn expense_approval_is_decided_by_a_validated_update_with_queries_and_a_timeout() {
     let server = Server::start();
     let tq = unique("expenses");
     let _worker = Worker::start(&server, &tq, &[&p("expense-workflow"), &p("expense-activities")]);
@@ -220,12 +244,23 @@ fn expense_approval_waits_for_a_human_with_queries_and_a_timeout() {
         }
     };
 
-    // Approved: queried while waiting, paid, queried after completion.
+    // Refused, then approved: the validator refuses a self-approval (no
+    // trace in history); the accepted decision returns the new status;
+    // the expense is paid and still answers queries after completion.
     let id = unique("expense-approved");
     server.start_workflow(&tq, "process-expense", &id, &[&expense("E-1", 3_600_000)]);
     let pending = wait_pending(&id);
     assert_eq!(pending, json!({"id": "E-1", "state": "pending", "approver": null, "comment": null, "payment_id": null}));
-    signal(&server, &id, "approve", r#"{"approver": "carol", "comment": "enjoy the conference"}"#);
+    let (ok, out) = decide(&server, &id, r#"{"approver": "ada", "approved": true}"#);
+    assert!(!ok && out.contains("ada filed expense E-1 and cannot decide on it"), "a self-approval is refused: {out}");
+    let (ok, out) = decide(&server, &id, r#"{"approver": "carol", "approved": true, "comment": "enjoy the conference"}"#);
+    assert!(ok, "{out}");
+    let returned: Json = serde_json::Deserializer::from_str(&out).into_iter().next().and_then(Result::ok).unwrap_or_default();
+    assert_eq!(
+        returned["result"],
+        json!({"id": "E-1", "state": "approved", "approver": "carol", "comment": "enjoy the conference", "payment_id": null}),
+        "the update returns the new status: {out}"
+    );
     let done = result(&server.result(&id));
     assert_eq!(
         done,
@@ -234,15 +269,59 @@ fn expense_approval_waits_for_a_human_with_queries_and_a_timeout() {
     assert_eq!(query(&server, &id, "status"), done, "the closed workflow still answers");
     let history = server.history(&id);
     assert_eq!(scheduled_activities(&history), ["create-expense", "request-approval", "pay-expense", "notify-employee"]);
-    let signals: Vec<&Json> = history.iter().filter_map(|e| e.get("workflowExecutionSignaledEventAttributes")).collect();
-    assert_eq!(signals.len(), 1);
-    assert_eq!(signals[0]["signalName"], "approve");
+    let accepted: Vec<&Json> = history.iter().filter_map(|e| e.get("workflowExecutionUpdateAcceptedEventAttributes")).collect();
+    assert_eq!(accepted.len(), 1, "only the valid decision is in history");
+    assert_eq!(accepted[0]["acceptedRequest"]["input"]["name"], "decide");
+    assert!(!serde_json::to_string(&history).unwrap().contains("SelfApproval"), "the refusal left no trace");
+
+    // Two approvers decide at once (the Python SDK client): one decision
+    // is accepted, the second is refused naming the first.
+    let id = unique("expense-raced");
+    server.start_workflow(&tq, "process-expense", &id, &[&expense("E-2", 3_600_000)]);
+    wait_pending(&id);
+    let script = r#"
+import asyncio, json, os, sys
+from temporalio.client import Client, WorkflowUpdateFailedError
+
+async def main(address, wid):
+    handle = (await Client.connect(address)).get_workflow_handle(wid)
+    async def decide(approver, approved):
+        try:
+            return {"ok": await handle.execute_update("decide", {"approver": approver, "approved": approved})}
+        except WorkflowUpdateFailedError as e:
+            return {"refused": str(e.cause)}
+    print(json.dumps(await asyncio.gather(decide("carol", True), decide("dave", False))))
+
+asyncio.run(main(*sys.argv[1:]))
+sys.stdout.flush()
+os._exit(0)
+"#;
+    let out = Command::new(python_bin()).args(["-c", script, &server.address, &id]).output().expect("run the Python SDK client");
+    let printed = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{printed}{}", String::from_utf8_lossy(&out.stderr));
+    let decisions: Vec<Json> = serde_json::from_str(printed.trim()).unwrap_or_else(|e| panic!("{e}: {printed}"));
+    let winner = decisions.iter().find_map(|d| d.get("ok")).unwrap_or_else(|| panic!("one decision is accepted: {printed}"));
+    let refusal = decisions.iter().find_map(|d| d["refused"].as_str()).unwrap_or_else(|| panic!("one is refused: {printed}"));
+    let by = winner["approver"].as_str().unwrap();
+    assert!(
+        refusal.contains(&format!("expense E-2 is not awaiting a decision: it is {} by {by}", winner["state"].as_str().unwrap())),
+        "the second decision is refused naming the first: {refusal}"
+    );
+    let done = result(&server.result(&id));
+    assert_eq!(done["approver"].as_str(), Some(by), "{done}");
+    let expected_activities: &[&str] = if winner["state"] == "approved" {
+        &["create-expense", "request-approval", "pay-expense", "notify-employee"]
+    } else {
+        &["create-expense", "request-approval", "notify-employee"]
+    };
+    assert_eq!(scheduled_activities(&server.history(&id)), expected_activities, "{done}");
 
     // Rejected: no payment.
     let id = unique("expense-rejected");
-    server.start_workflow(&tq, "process-expense", &id, &[&expense("E-2", 3_600_000)]);
+    server.start_workflow(&tq, "process-expense", &id, &[&expense("E-5", 3_600_000)]);
     wait_pending(&id);
-    signal(&server, &id, "reject", r#"{"approver": "dave", "comment": "not in budget"}"#);
+    let (ok, out) = decide(&server, &id, r#"{"approver": "dave", "approved": false, "comment": "not in budget"}"#);
+    assert!(ok && out.contains(r#""state": "rejected""#), "{out}");
     let done = result(&server.result(&id));
     assert_eq!((done["state"].as_str(), done["approver"].as_str()), (Some("rejected"), Some("dave")));
     assert_eq!(scheduled_activities(&server.history(&id)), ["create-expense", "request-approval", "notify-employee"]);

@@ -405,3 +405,61 @@ fn bad_guests_fail_only_their_own_workflow_task() {
         server.temporal(&["workflow", "terminate", "--workflow-id", &id]);
     }
 }
+
+/// Types declared at run time (the `dynamic` exports the Python and
+/// JavaScript guest libraries build on), served by a worker: a declared
+/// workflow calls a declared activity, an application error fails the
+/// workflow, and a trap fails only the task, with what the guest logged
+/// as the failure's stack trace in history.
+#[test]
+fn declared_workflow_and_activity_types_run_on_a_server() {
+    let server = Server::start();
+    let tq = unique("dyn");
+    let _worker = Worker::start(&server, &tq, &[&p("dynamic-workflows"), &p("dynamic-activities")]);
+
+    let doc = server.execute(&tq, "DynGreet", &[r#""Ada""#]);
+    assert_eq!(status(&doc), "COMPLETED", "{doc:#}");
+    assert_eq!(doc["result"], "Hello, Ada! (dynamic)", "{doc:#}");
+
+    let doc = server.execute(&tq, "DynFail", &[]);
+    assert_eq!(status(&doc), "FAILED", "{doc:#}");
+    assert_eq!(failure(&doc)["applicationFailureInfo"]["type"], "DynFailure", "{doc:#}");
+
+    let id = unique("dyn-panic");
+    server.start_workflow(&tq, "DynPanic", &id, &[]);
+    let task_failed = server.wait_for_event(&id, "EVENT_TYPE_WORKFLOW_TASK_FAILED", Duration::from_secs(20));
+    let failure = &task_failed["workflowTaskFailedEventAttributes"]["failure"];
+    assert!(failure["message"].as_str().unwrap().ends_with("its last error output: RuntimeError: boom"), "{task_failed:#}");
+    assert!(failure["stackTrace"].as_str().unwrap().contains("in DynPanic"), "{task_failed:#}");
+    server.temporal(&["workflow", "terminate", "--workflow-id", &id, "--reason", "test over"]);
+}
+
+#[test]
+fn a_rust_workflow_reaching_for_std_files_threads_sockets_or_the_clock_gets_an_error_never_the_host() {
+    let server = Server::start();
+    let tq = unique("wf");
+    let worker = Worker::start(&server, &tq, &[&p("test-workflows")]);
+    // wasm32-unknown-unknown has no file system, threads, sockets or
+    // environment: std says so, and the host links none of them.
+    let doc = server.execute(&tq, "std-escapes", &[]);
+    assert_eq!(status(&doc), "COMPLETED", "{doc:#}");
+    let said: Json = serde_json::from_str(doc["result"].as_str().unwrap()).unwrap();
+    for what in ["file", "thread", "socket"] {
+        let message = said[what].as_str().unwrap_or_default();
+        assert!(message.starts_with("error:") && message.contains("not supported"), "{what}: {said}");
+    }
+    assert!(said["env"].as_str().unwrap_or_default().starts_with("error:"), "no host environment: {said}");
+
+    // std's clock panics on this target: the workflow task fails (and is
+    // retried by Temporal) with the panic, and the log says why.
+    let id = unique("std-clock");
+    server.start_workflow(&tq, "std-clock", &id, &[]);
+    let message = server.task_failure(&id, Duration::from_secs(60));
+    assert!(message.contains("panicked") && message.contains("plugin test-workflows"), "{message}");
+    assert!(message.contains("time not implemented on this platform"), "the task failure says why: {message}");
+    worker.wait_for_log("workflow panicked at", Duration::from_secs(30));
+    let logged = worker.log();
+    let line = logged.lines().find(|l| l.contains("workflow panicked at")).unwrap();
+    assert!(line.contains("time not implemented on this platform"), "the panic, on one log line: {line}");
+    server.temporal(&["workflow", "terminate", "--workflow-id", &id]);
+}

@@ -74,6 +74,12 @@ const MAPPINGS_PER_INSTANCE: u64 = 6;
 /// Mappings the rest of the worker takes (code, heap, threads, sockets).
 const MAPPINGS_OF_THE_HOST: u64 = 2000;
 
+/// Core module instances one component may hold. A Rust component has
+/// one to four; a CPython component (componentize-py: the interpreter,
+/// libc, the WASI adapter and their shims, each an instance) about 35.
+/// The limit is a counter, not memory: a generous one costs nothing.
+const CORE_INSTANCES_PER_COMPONENT: u32 = 64;
+
 /// Instances beyond the configured counts: replays for queries on evicted
 /// workflows, and a new instance started before an evicted one is dropped.
 const SLACK_INSTANCES: usize = 64;
@@ -284,7 +290,8 @@ pub fn build_engine(kind: PluginKind, options: &EngineOptions) -> Result<Engine,
         let pagemap = PoolingAllocationConfig::is_pagemap_scan_available();
         let mut pool = PoolingAllocationConfig::default();
         pool.total_component_instances(limits.instances)
-            .total_core_instances(limits.instances.saturating_mul(4))
+            .total_core_instances(limits.instances.saturating_mul(CORE_INSTANCES_PER_COMPONENT))
+            .max_core_instances_per_component(CORE_INSTANCES_PER_COMPONENT)
             .total_memories(limits.instances.saturating_mul(MEMORIES_PER_INSTANCE as u32))
             .total_tables(limits.instances.saturating_mul(4))
             .total_stacks(limits.instances)

@@ -104,9 +104,82 @@ impl tokio::io::AsyncWrite for AsyncLineLog {
     }
 }
 
+/// Lines of stderr kept for a failure report.
+const STDERR_TAIL: usize = 40;
+
+/// What a guest said about an error before it failed: its last
+/// error-level log message (a guest library logs the traceback there
+/// before trapping) or, failing that, the tail of its stderr (where
+/// CPython and the JS engine print uncaught exceptions). A trap alone says
+/// "unreachable executed"; this says why. Kept while replaying too, when
+/// the lines themselves are not logged.
+#[derive(Debug, Clone, Default)]
+pub struct ErrorOutput(Arc<Mutex<ErrorLines>>);
+
+#[derive(Debug, Default)]
+struct ErrorLines {
+    last_error_log: Option<String>,
+    stderr: std::collections::VecDeque<String>,
+}
+
+impl ErrorOutput {
+    /// Records an error-level log message.
+    pub fn error_logged(&self, message: &str) {
+        self.lock().last_error_log = Some(message.to_owned());
+    }
+
+    /// Records one line of stderr.
+    pub fn stderr_line(&self, line: &str) {
+        let mut lines = self.lock();
+        if lines.stderr.len() == STDERR_TAIL {
+            lines.stderr.pop_front();
+        }
+        lines.stderr.push_back(line.to_owned());
+    }
+
+    /// The whole recorded output (for a failure's stack trace), if any.
+    pub fn text(&self) -> Option<String> {
+        let lines = self.lock();
+        match &lines.last_error_log {
+            Some(message) => Some(message.clone()),
+            None if lines.stderr.iter().any(|l| !l.trim().is_empty()) => Some(Vec::from(lines.stderr.clone()).join("\n")),
+            None => None,
+        }
+    }
+
+    /// `; its last error output: LINE` with the last non-empty line (for a
+    /// Python traceback, the exception itself), or nothing.
+    pub fn suffix(&self) -> String {
+        self.text()
+            .and_then(|t| t.lines().rev().find(|l| !l.trim().is_empty()).map(|l| format!("; its last error output: {}", l.trim())))
+            .unwrap_or_default()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, ErrorLines> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn error_output_prefers_the_logged_error_and_names_its_last_line() {
+        let out = ErrorOutput::default();
+        assert_eq!(out.suffix(), "");
+        for l in ["Traceback (most recent call last):", "  File \"app.py\", line 3", "ValueError: boom", ""] {
+            out.stderr_line(l);
+        }
+        assert_eq!(out.suffix(), "; its last error output: ValueError: boom");
+        assert!(out.text().unwrap().starts_with("Traceback"));
+        out.error_logged("Traceback ...\nKeyError: 'x'");
+        assert_eq!(out.suffix(), "; its last error output: KeyError: 'x'");
+        for n in 0..100 {
+            out.stderr_line(&n.to_string());
+        }
+        assert_eq!(out.lock().stderr.len(), STDERR_TAIL);
+    }
 
     #[test]
     fn splits_lines_and_flushes_the_rest_on_drop() {

@@ -55,6 +55,11 @@ impl fmt::Display for PayloadError {
     }
 }
 
+/// At most the first 80 characters of `text`, for error messages.
+pub fn excerpt(text: &str) -> String {
+    if text.chars().count() > 80 { format!("{}…", text.chars().take(80).collect::<String>()) } else { text.to_owned() }
+}
+
 fn describe(json: &Json) -> String {
     let text = json.to_string();
     let short = if text.chars().count() > 40 { format!("{}…", text.chars().take(40).collect::<String>()) } else { text };

@@ -172,6 +172,114 @@ impl Engines {
     }
 }
 
+/// How the host calls into a workflow or activity type.
+#[derive(Debug, Clone)]
+pub(crate) enum EntryPoint {
+    /// An exported function whose WIT signature types the arguments and
+    /// the result (converted from and to JSON by [`crate::payload`]).
+    Typed(TypedExport),
+    /// `run(type, args)` of the plugin's `dynamic` export: a guest library
+    /// whose types are defined at run time gets the type name and the
+    /// arguments as JSON text, and returns `result<json, application-error>`.
+    Dynamic(wasmtime::component::ComponentExportIndex),
+}
+
+impl EntryPoint {
+    /// The parameters to call the entry with for `type_name` and `args`.
+    pub(crate) fn params(
+        &self,
+        type_name: &str,
+        args: &[serde_json::Value],
+        unknown: crate::payload::UnknownFields,
+    ) -> Result<Vec<wasmtime::component::Val>, crate::payload::ArgsError> {
+        use wasmtime::component::Val;
+        match self {
+            EntryPoint::Typed(t) => crate::payload::args_to_vals_with(args, &t.params, unknown),
+            EntryPoint::Dynamic(_) => {
+                Ok(vec![Val::String(type_name.to_owned()), Val::List(args.iter().map(|a| Val::String(a.to_string())).collect())])
+            }
+        }
+    }
+
+    /// The export to call.
+    pub(crate) fn export(&self) -> wasmtime::component::ComponentExportIndex {
+        match self {
+            EntryPoint::Typed(t) => t.export,
+            EntryPoint::Dynamic(run) => *run,
+        }
+    }
+
+    /// How many results the call returns (0 or 1).
+    pub(crate) fn results_len(&self) -> usize {
+        match self {
+            EntryPoint::Typed(t) => usize::from(t.result.is_some()),
+            EntryPoint::Dynamic(_) => 1,
+        }
+    }
+}
+
+/// Function `func` of the exported interface whose name starts with
+/// `interface_prefix` (e.g. `caisson:workflow/dynamic@0.2.`), if the
+/// component exports it.
+pub(crate) fn interface_export(
+    component: &wasmtime::component::Component,
+    engine: &Engine,
+    interface_prefix: &str,
+    func: &str,
+) -> Option<wasmtime::component::ComponentExportIndex> {
+    use wasmtime::component::types::ComponentItem;
+    component
+        .component_type()
+        .exports(engine)
+        .find(|(name, ext)| matches!(ext.ty, ComponentItem::ComponentInstance(_)) && name.starts_with(interface_prefix))
+        .and_then(|(name, _)| component.get_export_index(None, name))
+        .and_then(|iface| component.get_export_index(Some(&iface), func))
+}
+
+/// The JSON text a dynamic entry returned, checked: the guest library
+/// promises one JSON document, and a malformed one must not reach
+/// Temporal as a payload no client can decode.
+pub(crate) fn dynamic_json(text: &str) -> Result<serde_json::Value, String> {
+    serde_json::from_str(text).map_err(|e| format!("returned a result that is not JSON ({e}): {}", crate::payload::excerpt(text)))
+}
+
+/// Instantiates `pre` in `store` and calls `export` once, to completion,
+/// without an executor: for the calls a host makes at load (`declare`),
+/// which must not wait on anything. A guest that blocks (on `wait`, a
+/// socket, a stream) gets [`CallNowError::Blocked`].
+pub(crate) fn call_now<T: Send + 'static>(
+    store: &mut wasmtime::Store<T>,
+    pre: &wasmtime::component::InstancePre<T>,
+    export: wasmtime::component::ComponentExportIndex,
+    params: &[wasmtime::component::Val],
+    results_len: usize,
+) -> Result<Vec<wasmtime::component::Val>, CallNowError> {
+    use std::future::Future;
+    use std::task::{Context, Poll, Waker};
+    let call = async {
+        let instance = pre.instantiate_async(&mut *store).await?;
+        let func =
+            instance.get_func(&mut *store, export).ok_or_else(|| wasmtime::format_err!("the export vanished after instantiation"))?;
+        let mut results = vec![wasmtime::component::Val::Bool(false); results_len];
+        func.call_async(&mut *store, params, &mut results).await?;
+        Ok::<_, wasmtime::Error>(results)
+    };
+    match std::pin::pin!(call).poll(&mut Context::from_waker(Waker::noop())) {
+        Poll::Ready(Ok(results)) => Ok(results),
+        Poll::Ready(Err(e)) => Err(CallNowError::Trapped(e)),
+        Poll::Pending => Err(CallNowError::Blocked),
+    }
+}
+
+/// Why a [`call_now`] call did not return.
+#[derive(Debug)]
+pub(crate) enum CallNowError {
+    /// The guest trapped (or ran out of fuel or time).
+    Trapped(wasmtime::Error),
+    /// The guest waited on something.
+    Blocked,
+}
+
 /// An exported function: a workflow or activity type.
 #[derive(Debug, Clone)]
 pub(crate) struct TypedExport {

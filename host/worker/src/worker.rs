@@ -323,22 +323,30 @@ async fn workflow_loop(worker: Arc<Worker>, registry: Arc<LiveRegistry>, endpoin
                 activation_thread::run(move || {
                     let mut one: HashMap<String, WorkflowRun> = held.map(|run| (run_id.clone(), run)).into_iter().collect();
                     let completion = process_activation(&registry, &mut one, activation, &endpoint);
-                    if let Some(run) = one.remove(&run_id) {
+                    // An instance that trapped but still completed its
+                    // activation (a failed update validator) cannot run on.
+                    let dead = one.get(&run_id).is_some_and(WorkflowRun::is_dead);
+                    if let Some(run) = one.remove(&run_id).filter(|_| !dead) {
                         lock(&runs).insert(run_id, run);
                     }
-                    completion
+                    (completion, dead)
                 })
                 .await
             };
             // Without a completion core would wait for this run forever;
             // after a failure it evicts the run (lost with the thread).
-            let completion = activated.unwrap_or_else(|e| {
+            let (completion, evict) = activated.unwrap_or_else(|e| {
                 let message = e.to_string();
                 tracing::error!(run_id = %run_id, "{message}");
-                WorkflowActivationCompletion::fail(run_id, Failure { message, ..Default::default() }, None)
+                (WorkflowActivationCompletion::fail(run_id.clone(), Failure { message, ..Default::default() }, None), false)
             });
             if let Err(e) = worker.complete_workflow_activation(completion).await {
                 tracing::error!("completing a workflow activation: {e}");
+            }
+            if evict {
+                // Core replays the history into a fresh instance at the
+                // run's next workflow task.
+                worker.request_workflow_eviction(&run_id);
             }
         });
     }
@@ -352,11 +360,19 @@ pub fn process_activation(
     endpoint: &Endpoint,
 ) -> WorkflowActivationCompletion {
     let run_id = activation.run_id.clone();
-    let fail = |runs: &mut HashMap<String, WorkflowRun>, message: String| {
+    let fail_traced = |runs: &mut HashMap<String, WorkflowRun>, message: String, stack_trace: Option<String>| {
         runs.remove(&run_id);
-        tracing::warn!(run_id = %run_id, "workflow task failed: {message}");
-        WorkflowActivationCompletion::fail(run_id.clone(), Failure { message, ..Default::default() }, None)
+        match &stack_trace {
+            Some(trace) => tracing::warn!(run_id = %run_id, "workflow task failed: {message}\n{trace}"),
+            None => tracing::warn!(run_id = %run_id, "workflow task failed: {message}"),
+        }
+        WorkflowActivationCompletion::fail(
+            run_id.clone(),
+            Failure { message, stack_trace: stack_trace.unwrap_or_default(), ..Default::default() },
+            None,
+        )
     };
+    let fail = |runs: &mut HashMap<String, WorkflowRun>, message: String| fail_traced(runs, message, None);
     let (incoming, dropped) = match bridge::incoming(&activation, &endpoint.namespace, &endpoint.task_queue) {
         Ok(i) => i,
         Err(e) => return fail(runs, format!("malformed activation: {e}")),
@@ -416,7 +432,7 @@ pub fn process_activation(
                 ..Default::default()
             }
         }
-        Err(e) => fail(runs, e.message),
+        Err(e) => fail_traced(runs, e.message, e.stack_trace),
     }
 }
 

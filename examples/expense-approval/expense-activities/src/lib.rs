@@ -31,7 +31,7 @@ impl Guest for ExpenseActivities {
     fn request_approval(expense: Expense) -> String {
         let workflow_id = act::info().workflow_id;
         act::log(&format!(
-            "approval needed for {} ({}): temporal workflow signal --workflow-id {workflow_id} --name approve --input '{{\"approver\": \"you\"}}'",
+            "approval needed for {} ({}): temporal workflow update execute --workflow-id {workflow_id} --name decide --input '{{\"approver\": \"you\", \"approved\": true}}'",
             expense.id,
             dollars(expense.amount_cents)
         ));

@@ -1,7 +1,13 @@
 //! Expense approval, a human-in-the-loop workflow: file the expense, ask
-//! for approval, wait for an `approve` or `reject` signal (or reject on
-//! timeout), pay if approved, tell the employee. A `status` query answers
-//! at any time, also after the workflow has completed.
+//! for approval, wait for a `decide` update (or give up on timeout), pay
+//! if approved, tell the employee. A `status` query answers at any time,
+//! also after the workflow has completed.
+//!
+//! `decide` is an update rather than a signal because the approver needs
+//! an answer: its validator refuses a decision that cannot apply (a
+//! second one, a late one, a self-approval) before it is accepted, so the
+//! caller sees why and history keeps no trace of it; an accepted one
+//! returns the expense's new status.
 
 caisson_guest::workflow_bindings!("caisson-examples:expense-workflow/expense-workflow");
 
@@ -23,29 +29,47 @@ impl Guest for ExpenseWorkflow {
         let view = status.clone();
         wf::on_query("status", move |_args| view.borrow().clone());
 
-        let _ticket: String = wf::activity("create-expense").arg(&expense).call()?;
-        let _: String = wf::activity("request-approval").arg(&expense).call()?;
-        status.borrow_mut().state = "pending".into();
-
-        // Wait for a decision: the first `approve` or `reject` signal, or
-        // the deadline (a durable timer: the worker may restart meanwhile).
-        let approve = wf::signal::<Decision>("approve");
-        let reject = wf::signal::<Decision>("reject");
-        let decided = wf::wait_condition(
-            || {
-                let (state, decision) = match (approve.try_recv(), reject.try_recv()) {
-                    (Some(d), _) => ("approved", d),
-                    (None, Some(d)) => ("rejected", d),
-                    (None, None) => return false,
-                };
-                let mut s = status.borrow_mut();
-                s.state = state.into();
+        // The decision: a `decide` update, registered before anything
+        // else, so a decision may come as soon as the expense is filed.
+        let view = status.clone();
+        let employee = expense.employee.clone();
+        let decided_status = status.clone();
+        wf::on_update_validated(
+            "decide",
+            move |decision: &Decision| {
+                let s = view.borrow();
+                if s.state != "submitted" && s.state != "pending" {
+                    let by = s.approver.as_deref().map(|a| format!(" by {a}")).unwrap_or_default();
+                    return Err(wf::fatal("NotPending", format!("expense {} is not awaiting a decision: it is {}{by}", s.id, s.state)));
+                }
+                if decision.approver.trim().is_empty() {
+                    return Err(wf::fatal("InvalidDecision", "a decision needs the approver's name"));
+                }
+                if decision.approver == employee {
+                    return Err(wf::fatal("SelfApproval", format!("{} filed expense {} and cannot decide on it", employee, s.id)));
+                }
+                Ok(())
+            },
+            move |decision: Decision| -> Result<ExpenseStatus, ApplicationError> {
+                let mut s = decided_status.borrow_mut();
+                s.state = if decision.approved { "approved" } else { "rejected" }.into();
                 s.approver = Some(decision.approver);
                 s.comment = decision.comment;
-                true
+                Ok(s.clone())
             },
-            Some(Duration::from_millis(expense.approval_timeout_ms)),
         );
+
+        let _ticket: String = wf::activity("create-expense").arg(&expense).call()?;
+        let _: String = wf::activity("request-approval").arg(&expense).call()?;
+        if status.borrow().state == "submitted" {
+            status.borrow_mut().state = "pending".into();
+        }
+
+        // Wait for the first decision the validator lets through, or the
+        // deadline (a durable timer: the worker may restart meanwhile).
+        let waiting = status.clone();
+        let decided =
+            wf::wait_condition(move || waiting.borrow().state != "pending", Some(Duration::from_millis(expense.approval_timeout_ms)));
         if !decided {
             wf::log(&format!("no decision on {} within {} ms", expense.id, expense.approval_timeout_ms));
             status.borrow_mut().state = "timed_out".into();

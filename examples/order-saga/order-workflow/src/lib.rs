@@ -3,7 +3,8 @@
 //!
 //! A port of the saga pattern from Temporal's samples: each step that
 //! succeeds registers its compensation; on failure the compensations run
-//! and the workflow fails with the step's error.
+//! and the workflow fails with the step's error; on cancellation they run
+//! shielded from it and the workflow ends CANCELED.
 
 caisson_guest::workflow_bindings!("caisson-examples:order-workflow/order-workflow");
 
@@ -34,6 +35,10 @@ impl Guest for OrderWorkflow {
             let payment: Payment = step("charge-payment").arg(&order).call().map_err(|e| ("charge-payment", e))?;
             saga.add(step("refund-payment").arg(&payment));
 
+            if let Some(ms) = order.pickup_after_ms {
+                wf::timer_with_summary(Duration::from_millis(ms), "carrier pickup").join_json().map_err(|e| ("wait-for-pickup", e))?;
+            }
+
             let shipment: Shipment = step("ship-order").arg(&order).call().map_err(|e| ("ship-order", e))?;
             Ok(Receipt {
                 order_id: order.id.clone(),
@@ -44,6 +49,14 @@ impl Guest for OrderWorkflow {
         })();
 
         outcome.map_err(|(failed_step, error)| {
+            if error.is_cancelled() && wf::cancel_requested() {
+                // Cancelled by request: undo what was done, in a shielded
+                // scope (the compensations themselves are not cancelled),
+                // then end the run CANCELED, as the SDKs' sagas do.
+                let compensated: Vec<String> = wf::shielded(|| saga.compensate()).into_iter().map(|(name, _)| name).collect();
+                wf::warn(&format!("order {} cancelled during {failed_step}; compensated: [{}]", order.id, compensated.join(", ")));
+                wf::end_cancelled();
+            }
             let compensated: Vec<String> = saga.compensate().into_iter().map(|(name, _)| name).collect();
             let mut error = error.into_application_error();
             error.message = format!("{failed_step} failed: {}; compensated: [{}]", error.message, compensated.join(", "));

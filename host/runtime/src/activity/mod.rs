@@ -10,11 +10,11 @@
 pub mod bindings;
 pub mod outbound;
 
-use crate::guest_log::LineLog;
+use crate::guest_log::{ErrorOutput, LineLog};
 use crate::memory_budget::{BudgetedLimits, MemoryBudget, MemoryBudgetExhausted};
 use crate::meter::SharedMeter;
 use crate::payload;
-use crate::plugin::{PluginError, PluginSource, TypedExport, typed_exports};
+use crate::plugin::{CallNowError, EntryPoint, PluginError, PluginSource, call_now, interface_export, typed_exports};
 use crate::settings::{DirAccess, PluginSettings};
 use bindings::{ActivityInfo, LogLevel};
 use outbound::OutboundPolicy;
@@ -33,6 +33,13 @@ use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiBody, WasiHttpC
 /// How long a cancelled attempt may keep running before it is interrupted.
 pub const CANCEL_GRACE: Duration = Duration::from_secs(5);
 
+/// How long `dynamic.declare` may take at load when the plugin sets no
+/// `timeout`: a CPython or JS component starts in milliseconds.
+const DECLARE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The export of guest libraries with run-time activity types.
+const DYNAMIC_EXPORT: &str = "caisson:activity/dynamic@0.1.";
+
 /// The store data of one activity attempt.
 pub struct ActivityHost {
     wasi: WasiCtx,
@@ -41,6 +48,8 @@ pub struct ActivityHost {
     table: ResourceTable,
     limits: BudgetedLimits,
     attempt: Arc<Attempt>,
+    /// The guest's last words about an error, for the attempt's failure.
+    errors: ErrorOutput,
 }
 
 impl WasiView for ActivityHost {
@@ -103,6 +112,9 @@ impl bindings::caisson::activity::context::Host for ActivityHost {
         self.attempt.info.clone()
     }
     fn log(&mut self, level: LogLevel, message: String) {
+        if level == LogLevel::Error {
+            self.errors.error_logged(&message);
+        }
         self.attempt.log(level, &message);
     }
 }
@@ -220,7 +232,7 @@ pub struct ActivityPlugin {
     /// SHA-256 of the component: its version.
     pub sha256: String,
     pre: InstancePre<ActivityHost>,
-    types: BTreeMap<String, TypedExport>,
+    types: BTreeMap<String, EntryPoint>,
     settings: PluginSettings,
     outbound: Arc<OutboundPolicy>,
     /// Attempts of this plugin allowed to run at once (`max_concurrency`);
@@ -254,8 +266,8 @@ impl ActivityPlugin {
         }
         let outbound = Arc::new(OutboundPolicy::parse(&source.settings.allow_outbound).map_err(|e| refuse(e.to_string()))?);
         let pre = linker.instantiate_pre(component).map_err(|e| refuse(format!("{e:#}")))?;
-        let types = typed_exports(component, linker.engine());
-        Ok(ActivityPlugin {
+        let types = typed_exports(component, linker.engine()).into_iter().map(|(name, t)| (name, EntryPoint::Typed(t))).collect();
+        let mut plugin = ActivityPlugin {
             name: source.name.as_str().into(),
             sha256,
             pre,
@@ -265,7 +277,88 @@ impl ActivityPlugin {
             permits: source.settings.max_concurrency.map(|n| Arc::new(tokio::sync::Semaphore::new(n))),
             meters: crate::meter::unmetered(),
             memory_budget: MemoryBudget::unlimited(),
-        })
+        };
+        let engine = linker.engine();
+        if let (Some(declare), Some(run)) =
+            (interface_export(component, engine, DYNAMIC_EXPORT, "declare"), interface_export(component, engine, DYNAMIC_EXPORT, "run"))
+        {
+            for name in plugin.declare(declare).map_err(|e| refuse(format!("its `caisson:activity/dynamic` export: {e}")))? {
+                if plugin.types.insert(name.clone(), EntryPoint::Dynamic(run)).is_some() {
+                    return Err(refuse(format!("activity type `{name}` is both an exported function and declared by `dynamic`")));
+                }
+            }
+        }
+        Ok(plugin)
+    }
+
+    /// Calls `dynamic.declare` in a throw-away instance with nothing
+    /// granted, bounded by the plugin's timeout (10 s without one) and
+    /// memory limit.
+    fn declare(&self, export: wasmtime::component::ComponentExportIndex) -> Result<Vec<String>, String> {
+        let attempt = Arc::new(Attempt {
+            info: ActivityInfo {
+                activity_id: String::new(),
+                activity_type: "(declarations)".into(),
+                task_queue: String::new(),
+                workflow_namespace: String::new(),
+                workflow_type: String::new(),
+                workflow_id: format!("(loading {})", self.name),
+                workflow_run_id: String::new(),
+                attempt: 1,
+                start_to_close_timeout_ms: None,
+                heartbeat_timeout_ms: None,
+            },
+            last_heartbeat_details: None,
+            cancellation: Arc::default(),
+            heartbeat: Arc::new(|_| {}),
+            plugin: self.name.clone(),
+        });
+        let mut wasi = WasiCtx::builder();
+        let errors = ErrorOutput::default();
+        let stderr = errors.clone();
+        wasi.stderr(LineLog::new(Arc::new(move |l: &str| stderr.stderr_line(l))));
+        let mut store = self.store(wasi.build(), attempt, errors);
+        let limit = self.settings.timeout.unwrap_or(DECLARE_TIMEOUT);
+        store.set_epoch_deadline(u64::try_from(limit.as_millis() / crate::engine::EPOCH_TICK.as_millis()).unwrap_or(u64::MAX).max(1));
+        store.epoch_deadline_trap();
+        let results = call_now(&mut store, &self.pre, export, &[], 1).map_err(|e| match e {
+            CallNowError::Trapped(e) => describe_failure(&e, self.settings.memory_mb) + &store.data().errors.suffix(),
+            CallNowError::Blocked => "`declare` blocked (it may not wait on anything)".into(),
+        })?;
+        let Val::List(names) = &results[0] else { return Err(format!("`declare` returned {:?}, not a list", results[0])) };
+        let mut declared = Vec::with_capacity(names.len());
+        for name in names {
+            match name {
+                Val::String(n) if n.is_empty() => return Err("`declare` returned an empty activity type name".into()),
+                Val::String(n) if declared.contains(n) => return Err(format!("`declare` returned activity type `{n}` twice")),
+                Val::String(n) => declared.push(n.clone()),
+                other => return Err(format!("`declare` returned {other:?} where a name belongs")),
+            }
+        }
+        Ok(declared)
+    }
+
+    /// A store for one instance, with the plugin's memory limit within the
+    /// worker's budget.
+    fn store(&self, wasi: WasiCtx, attempt: Arc<Attempt>, errors: ErrorOutput) -> Store<ActivityHost> {
+        let limits = BudgetedLimits::new(self.settings.memory_mb.map(|mb| crate::settings::mib_to_bytes(mb)), self.memory_budget.clone());
+        let host = ActivityHost {
+            wasi,
+            http: WasiHttpCtx::new(),
+            egress: EgressHooks { policy: self.outbound.clone(), plugin: self.name.clone() },
+            table: ResourceTable::new(),
+            limits,
+            attempt,
+            errors,
+        };
+        let mut store = Store::new(self.pre.engine(), host);
+        store.limiter(|h| &mut h.limits);
+        store
+    }
+
+    /// True when its activity types run through the `dynamic` export.
+    pub fn is_dynamic(&self) -> bool {
+        self.types.values().any(|e| matches!(e, EntryPoint::Dynamic(_)))
     }
 
     /// The activity types this plugin exports.
@@ -278,7 +371,7 @@ impl ActivityPlugin {
         self.settings.timeout
     }
 
-    fn wasi_ctx(&self, attempt: &Arc<Attempt>) -> Result<WasiCtx, String> {
+    fn wasi_ctx(&self, attempt: &Arc<Attempt>, errors: &ErrorOutput) -> Result<WasiCtx, String> {
         let mut wasi = WasiCtx::builder();
         for grant in &self.settings.dirs {
             let perms = match grant.access {
@@ -314,9 +407,11 @@ impl ActivityPlugin {
             });
         }
         let out = attempt.clone();
-        let err = attempt.clone();
-        wasi.stdout(LineLog::new(Arc::new(move |l: &str| out.log(LogLevel::Info, l))))
-            .stderr(LineLog::new(Arc::new(move |l: &str| err.log(LogLevel::Warn, l))));
+        let (err, stderr) = (attempt.clone(), errors.clone());
+        wasi.stdout(LineLog::new(Arc::new(move |l: &str| out.log(LogLevel::Info, l)))).stderr(LineLog::new(Arc::new(move |l: &str| {
+            stderr.stderr_line(l);
+            err.log(LogLevel::Warn, l)
+        })));
         Ok(wasi.build())
     }
 
@@ -349,40 +444,32 @@ impl ActivityPlugin {
             );
         };
         let unknown = if self.settings.strict_payloads { payload::UnknownFields::Refuse } else { payload::UnknownFields::Ignore };
-        let params = match payload::args_to_vals_with(args, &at.params, unknown) {
+        let params = match at.params(activity_type, args, unknown) {
             Ok(p) => p,
             Err(e) => {
                 return AttemptOutcome::failed(format!("plugin {}: activity `{activity_type}`: {e}", self.name), "InvalidArgument", true);
             }
         };
-        let wasi = match self.wasi_ctx(&attempt) {
+        let errors = ErrorOutput::default();
+        let wasi = match self.wasi_ctx(&attempt, &errors) {
             Ok(w) => w,
             Err(message) => {
                 return AttemptOutcome::failed(format!("plugin {}: {message}", self.name), "CapabilityError", false);
             }
         };
-        let limits = BudgetedLimits::new(self.settings.memory_mb.map(|mb| crate::settings::mib_to_bytes(mb)), self.memory_budget.clone());
-        let host = ActivityHost {
-            wasi,
-            http: WasiHttpCtx::new(),
-            egress: EgressHooks { policy: self.outbound.clone(), plugin: self.name.clone() },
-            table: ResourceTable::new(),
-            limits,
-            attempt: attempt.clone(),
-        };
-        let mut store = Store::new(self.pre.engine(), host);
-        store.limiter(|h| &mut h.limits);
+        let mut store = self.store(wasi, attempt.clone(), errors.clone());
         // Yield to the executor every epoch tick: a CPU-bound guest then
         // still honours timeouts and cancellation.
         store.set_epoch_deadline(1);
         store.epoch_deadline_async_yield_and_update(1);
-        let results_len = usize::from(at.result.is_some());
+        let results_len = at.results_len();
+        let export = at.export();
         let call = async {
             let began = std::time::Instant::now();
             let instance = self.pre.instantiate_async(&mut store).await?;
             self.meters.instantiated(began.elapsed());
             let func =
-                instance.get_func(&mut store, at.export).ok_or_else(|| wasmtime::format_err!("the export vanished after instantiation"))?;
+                instance.get_func(&mut store, export).ok_or_else(|| wasmtime::format_err!("the export vanished after instantiation"))?;
             let mut results = vec![Val::Bool(false); results_len];
             func.call_async(&mut store, &params, &mut results).await?;
             Ok::<_, wasmtime::Error>(results)
@@ -415,29 +502,54 @@ impl ActivityPlugin {
         }
         match result {
             Ok(results) => self.outcome(at, results),
-            Err(e) => AttemptOutcome::failed(
-                format!("plugin {}: activity `{activity_type}` {}", self.name, describe_failure(&e, self.settings.memory_mb)),
-                failure_type(&e),
-                false,
-            ),
+            Err(e) => AttemptOutcome::Failed {
+                message: format!(
+                    "plugin {}: activity `{activity_type}` {}{}",
+                    self.name,
+                    describe_failure(&e, self.settings.memory_mb),
+                    errors.suffix()
+                ),
+                error_type: failure_type(&e).into(),
+                non_retryable: false,
+                details: None,
+            },
         }
     }
 
-    fn outcome(&self, at: &TypedExport, results: Vec<Val>) -> AttemptOutcome {
+    fn outcome(&self, at: &EntryPoint, results: Vec<Val>) -> AttemptOutcome {
         let Some(result) = results.into_iter().next() else {
             return AttemptOutcome::Completed(serde_json::Value::Null);
         };
-        match (result, &at.result) {
+        let typed_result = match at {
+            EntryPoint::Typed(t) => t.result.as_ref(),
+            EntryPoint::Dynamic(_) => {
+                return match result {
+                    Val::Result(Ok(Some(v))) => match *v {
+                        Val::String(text) => match crate::plugin::dynamic_json(&text) {
+                            Ok(json) => AttemptOutcome::Completed(json),
+                            Err(e) => AttemptOutcome::failed(format!("plugin {}: {e}", self.name), "InvalidResult", true),
+                        },
+                        other => AttemptOutcome::Completed(payload::val_to_json(&other)),
+                    },
+                    Val::Result(Err(e)) => self.application_failure(e.as_deref()),
+                    other => AttemptOutcome::Completed(payload::val_to_json(&other)),
+                };
+            }
+        };
+        match (result, typed_result) {
             (Val::Result(Ok(v)), Some(Type::Result(_))) => {
                 AttemptOutcome::Completed(v.map_or(serde_json::Value::Null, |v| payload::val_to_json(&v)))
             }
-            (Val::Result(Err(e)), Some(Type::Result(_))) => {
-                let error = crate::workflow::application_error(e.as_deref());
-                let error_type = if error.error_type == "WorkflowError" { "ActivityError".into() } else { error.error_type };
-                AttemptOutcome::Failed { message: error.message, error_type, non_retryable: error.non_retryable, details: error.details }
-            }
+            (Val::Result(Err(e)), Some(Type::Result(_))) => self.application_failure(e.as_deref()),
             (v, _) => AttemptOutcome::Completed(payload::val_to_json(&v)),
         }
+    }
+
+    /// An attempt that returned an application error.
+    fn application_failure(&self, value: Option<&Val>) -> AttemptOutcome {
+        let error = crate::workflow::application_error(value);
+        let error_type = if error.error_type == "WorkflowError" { "ActivityError".into() } else { error.error_type };
+        AttemptOutcome::Failed { message: error.message, error_type, non_retryable: error.non_retryable, details: error.details }
     }
 }
 

@@ -3,7 +3,7 @@
 
 use super::bindings::{self, Event, LogLevel, Outcome, caisson::workflow::context};
 use super::state::RunState;
-use crate::guest_log::LineLog;
+use crate::guest_log::{ErrorOutput, LineLog};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::Poll;
 use std::time::Duration;
@@ -25,6 +25,8 @@ pub struct WorkflowHost {
     /// Linear-memory ceiling (the plugin's `memory_mb`) and the worker's
     /// memory budget.
     pub(crate) limits: crate::memory_budget::BudgetedLimits,
+    /// The guest's last words about an error, for task failures.
+    pub(crate) errors: ErrorOutput,
     wasi: Option<WasiCtx>,
     table: ResourceTable,
 }
@@ -41,28 +43,39 @@ impl WorkflowHost {
             refuel: false,
             activation_started: std::time::Instant::now(),
             limits: crate::memory_budget::BudgetedLimits::new(None, crate::memory_budget::MemoryBudget::unlimited()),
+            errors: ErrorOutput::default(),
             wasi: None,
             table: ResourceTable::new(),
         }
     }
 
-    fn virtual_wasi(run: &Arc<Mutex<RunState>>, plugin: &Arc<str>) -> WasiCtx {
+    /// `; its last error output: ...` for a failure message, or nothing.
+    pub(crate) fn guest_error_suffix(&self) -> String {
+        self.errors.suffix()
+    }
+
+    /// Everything the guest said about its error (a traceback), if anything.
+    pub(crate) fn guest_error_output(&self) -> Option<String> {
+        self.errors.text()
+    }
+
+    fn virtual_wasi(run: &Arc<Mutex<RunState>>, plugin: &Arc<str>, errors: &ErrorOutput) -> WasiCtx {
         let mut wasi = WasiCtx::builder();
         wasi.wall_clock(WorkflowClock(run.clone()))
             .monotonic_clock(WorkflowClock(run.clone()))
             .secure_random(WorkflowRandom(run.clone()))
             .insecure_random(WorkflowRandom(run.clone()))
             .insecure_random_seed(0)
-            .stdout(replay_aware_log(run, plugin, LogLevel::Info))
-            .stderr(replay_aware_log(run, plugin, LogLevel::Warn));
+            .stdout(replay_aware_log(run, plugin, LogLevel::Info, None))
+            .stderr(replay_aware_log(run, plugin, LogLevel::Warn, Some(errors.clone())));
         wasi.build()
     }
 }
 
 impl WasiView for WorkflowHost {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        let (run, plugin) = (&self.run, &self.plugin);
-        let ctx = self.wasi.get_or_insert_with(|| Self::virtual_wasi(run, plugin));
+        let (run, plugin, errors) = (&self.run, &self.plugin, &self.errors);
+        let ctx = self.wasi.get_or_insert_with(|| Self::virtual_wasi(run, plugin, errors));
         WasiCtxView { ctx, table: &mut self.table }
     }
 }
@@ -205,6 +218,9 @@ impl WorkflowHost {
 
     /// `log`, for every WIT version: dropped while replaying.
     pub(crate) fn log_message(&self, level: LogLevel, message: &str) {
+        if level == LogLevel::Error {
+            self.errors.error_logged(message);
+        }
         let state = self.state();
         if !state.is_replaying {
             log_line(level, &self.plugin, &state.info.workflow_id, message);
@@ -230,10 +246,14 @@ impl WorkflowHost {
     }
 }
 
-/// Guest output as log lines, dropped while replaying.
-fn replay_aware_log(run: &Arc<Mutex<RunState>>, plugin: &Arc<str>, level: LogLevel) -> LineLog {
+/// Guest output as log lines, dropped while replaying (but still
+/// recorded in `errors`, for a failure report, when given).
+fn replay_aware_log(run: &Arc<Mutex<RunState>>, plugin: &Arc<str>, level: LogLevel, errors: Option<ErrorOutput>) -> LineLog {
     let (run, plugin) = (run.clone(), plugin.clone());
     LineLog::new(Arc::new(move |line: &str| {
+        if let Some(errors) = &errors {
+            errors.stderr_line(line);
+        }
         let state = run.lock().unwrap_or_else(|e| e.into_inner());
         if !state.is_replaying {
             log_line(level, &plugin, &state.info.workflow_id, line);
@@ -250,6 +270,42 @@ pub(crate) fn log_line(level: LogLevel, plugin: &str, workflow_id: &str, message
         LogLevel::Warn => tracing::warn!(target: "workflow", plugin, workflow_id, "{message}"),
         LogLevel::Error => tracing::error!(target: "workflow", plugin, workflow_id, "{message}"),
     }
+}
+
+/// Makes `wasi:clocks/monotonic-clock`'s timers due at once in
+/// workflows. Workflow time stands still within an activation (it is the
+/// time history recorded for the task), so a timer on it would never
+/// fire; and a guest may block only in `wait`. A JavaScript engine's event
+/// loop (`setTimeout(f, 0)`, promise jobs run between timer polls) or
+/// Python's `time.sleep` thus run on without waiting, and durable waits
+/// go through the context's timers, as they must.
+pub(crate) fn link_due_timers(linker: &mut wasmtime::component::Linker<WorkflowHost>) -> wasmtime::Result<()> {
+    use wasmtime::StoreContextMut;
+    use wasmtime::component::Resource;
+    use wasmtime_wasi::p2::DynPollable;
+    fn due(mut store: StoreContextMut<'_, WorkflowHost>) -> wasmtime::Result<(Resource<DynPollable>,)> {
+        let table = &mut store.data_mut().table;
+        let timer = table.push(DueTimer)?;
+        Ok((wasmtime_wasi::p2::subscribe(table, timer)?,))
+    }
+    linker.allow_shadowing(true);
+    let mut clock = linker.instance(MONOTONIC_CLOCK)?;
+    clock.func_wrap("subscribe-duration", |store: StoreContextMut<'_, WorkflowHost>, (_,): (u64,)| due(store))?;
+    clock.func_wrap("subscribe-instant", |store: StoreContextMut<'_, WorkflowHost>, (_,): (u64,)| due(store))?;
+    linker.allow_shadowing(false);
+    Ok(())
+}
+
+/// The monotonic clock interface as wasmtime-wasi defines it (imports of
+/// earlier 0.2 releases resolve to it).
+const MONOTONIC_CLOCK: &str = "wasi:clocks/monotonic-clock@0.2.12";
+
+/// A timer that is already due.
+struct DueTimer;
+
+#[wasmtime_wasi::async_trait]
+impl wasmtime_wasi::p2::Pollable for DueTimer {
+    async fn ready(&mut self) {}
 }
 
 /// `wasi:clocks` in virtual mode: workflow time from the activation.

@@ -8,14 +8,16 @@
 //! nothing of Temporal's protos: the worker crate's bridge translates.
 
 pub mod bindings;
+mod declarations;
 mod host;
 mod legacy;
 pub mod state;
 
 use crate::meter::SharedMeter;
 use crate::payload::{self, ArgsError};
-use crate::plugin::{PluginError, PluginSource, TypedExport, typed_exports};
+use crate::plugin::{CallNowError, EntryPoint, PluginError, PluginSource, call_now, interface_export, typed_exports};
 use bindings::WorkflowInfo;
+pub use declarations::{HandlerDeclaration, HandlerKind, WorkflowDeclaration};
 pub use host::WorkflowHost;
 use state::{Command, GuestMisuse, Job, RunState};
 use std::collections::BTreeMap;
@@ -24,7 +26,7 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
-use wasmtime::component::types::{ComponentItem, Type};
+use wasmtime::component::types::Type;
 use wasmtime::component::{Component, ComponentExportIndex, HasSelf, Instance, InstancePre, Linker, Val};
 use wasmtime::{CallHook, Engine, Store, Trap};
 
@@ -44,8 +46,14 @@ pub fn workflow_linker(engine: &Engine) -> wasmtime::Result<Linker<WorkflowHost>
     bindings::Imports::add_to_linker::<_, HasSelf<_>>(&mut linker, |h| h)?;
     bindings::v0_1::Imports::add_to_linker::<_, HasSelf<_>>(&mut linker, |h| h)?;
     wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+    host::link_due_timers(&mut linker)?;
     Ok(linker)
 }
+
+/// Export names the host looks for (any patch release of 0.2).
+const DYNAMIC_EXPORT: &str = "caisson:workflow/dynamic@0.2.";
+const DECLARATIONS_EXPORT: &str = "caisson:workflow/declarations@0.2.";
+const QUERIES_EXPORT: &str = "caisson:workflow/queries@";
 
 /// A loaded workflow plugin, ready to instantiate runs in microseconds.
 pub struct WorkflowPlugin {
@@ -54,7 +62,9 @@ pub struct WorkflowPlugin {
     /// SHA-256 of the component: its version.
     pub sha256: String,
     pre: InstancePre<WorkflowHost>,
-    types: BTreeMap<String, TypedExport>,
+    types: BTreeMap<String, EntryPoint>,
+    /// What the plugin's `declarations` export said, if it has one.
+    declarations: Vec<WorkflowDeclaration>,
     query_handler: Option<ComponentExportIndex>,
     /// Built against `caisson:workflow@0.1.0` (no updates; `CancelledError`
     /// ends a cancelled run).
@@ -76,27 +86,25 @@ impl std::fmt::Debug for WorkflowPlugin {
 }
 
 impl WorkflowPlugin {
-    /// Pre-links a compiled workflow component.
+    /// Pre-links a compiled workflow component and, if it exports
+    /// `declarations`, asks it what it declares (in an instance of its
+    /// own, bounded like an activation).
     pub fn new(source: &PluginSource, component: &Component, sha256: String, linker: &Linker<WorkflowHost>) -> Result<Self, PluginError> {
         if let Some(refusal) = source.refusal() {
             return Err(refusal);
         }
         let engine = linker.engine();
-        let link_error = |e: wasmtime::Error| PluginError::Refused { path: source.path.clone(), message: format!("{e:#}") };
-        let pre = linker.instantiate_pre(component).map_err(link_error)?;
-        let types = typed_exports(component, engine);
+        let refuse = |message: String| PluginError::Refused { path: source.path.clone(), message };
+        let pre = linker.instantiate_pre(component).map_err(|e| refuse(format!("{e:#}")))?;
         let ty = component.component_type();
-        let query_handler = ty
-            .exports(engine)
-            .find(|(name, ext)| matches!(ext.ty, ComponentItem::ComponentInstance(_)) && name.starts_with("caisson:workflow/queries@"))
-            .and_then(|(name, _)| component.get_export_index(None, name))
-            .and_then(|iface| component.get_export_index(Some(&iface), "handle"));
+        let query_handler = interface_export(component, engine, QUERIES_EXPORT, "handle");
         let legacy = ty.imports(engine).any(|(name, _)| name.starts_with("caisson:workflow/context@0.1."));
-        Ok(WorkflowPlugin {
+        let mut plugin = WorkflowPlugin {
             name: source.name.as_str().into(),
             sha256,
             pre,
-            types,
+            types: typed_exports(component, engine).into_iter().map(|(name, t)| (name, EntryPoint::Typed(t))).collect(),
+            declarations: Vec::new(),
             query_handler,
             legacy,
             unknown_fields: if source.settings.strict_payloads { payload::UnknownFields::Refuse } else { payload::UnknownFields::Ignore },
@@ -107,7 +115,94 @@ impl WorkflowPlugin {
             deadline_ticks: source.settings.timeout.map_or(DEFAULT_DEADLINE_TICKS, |t| {
                 u64::try_from(t.as_millis() / crate::engine::EPOCH_TICK.as_millis()).unwrap_or(u64::MAX).max(1)
             }),
-        })
+        };
+        let dynamic = interface_export(component, engine, DYNAMIC_EXPORT, "run");
+        let declare = interface_export(component, engine, DECLARATIONS_EXPORT, "declare");
+        if let Some(declare) = declare {
+            plugin.declarations =
+                plugin.declare(declare).map_err(|e| refuse(format!("its `caisson:workflow/declarations` export: {e}")))?;
+        }
+        match (dynamic, declare) {
+            (Some(run), Some(_)) => {
+                for d in &plugin.declarations {
+                    if plugin.types.contains_key(&d.name) {
+                        return Err(refuse(format!("workflow type `{}` is both an exported function and declared for `dynamic`", d.name)));
+                    }
+                }
+                let declared: Vec<String> = plugin.declarations.iter().map(|d| d.name.clone()).collect();
+                plugin.types.extend(declared.into_iter().map(|name| (name, EntryPoint::Dynamic(run))));
+            }
+            (Some(_), None) => {
+                return Err(refuse(
+                    "it exports caisson:workflow/dynamic but not caisson:workflow/declarations, so its workflow types cannot be known. \
+                     Fix: build it against the world caisson:workflow/dynamic-workflows"
+                        .into(),
+                ));
+            }
+            (None, _) => {}
+        }
+        Ok(plugin)
+    }
+
+    /// Calls `declarations.declare` in a throw-away instance.
+    fn declare(&self, export: ComponentExportIndex) -> Result<Vec<WorkflowDeclaration>, String> {
+        let info = WorkflowInfo {
+            namespace: String::new(),
+            task_queue: String::new(),
+            workflow_type: String::new(),
+            workflow_id: format!("(loading {})", self.name),
+            run_id: String::new(),
+            attempt: 1,
+            continued_from_run_id: None,
+            parent_workflow_id: None,
+            memo: Vec::new(),
+            search_attributes: Vec::new(),
+            start_time_ms: 0,
+        };
+        let state = Arc::new(Mutex::new(RunState::new(info, 0)));
+        let mut store = self.store(state).map_err(|e| format!("{e:#}"))?;
+        let results = call_now(&mut store, &self.pre, export, &[], 1).map_err(|e| match e {
+            CallNowError::Trapped(e) => describe_trap(&e, self.fuel) + &store.data().guest_error_suffix(),
+            CallNowError::Blocked => "`declare` blocked (it may not wait on anything)".into(),
+        })?;
+        declarations::from_val(&results[0])
+    }
+
+    /// A store for one instance of this plugin: its fuel per activation,
+    /// its memory limit within the worker's budget, and the wall-clock
+    /// backstop counted from the start of each activation.
+    fn store(&self, state: Arc<Mutex<RunState>>) -> wasmtime::Result<Store<WorkflowHost>> {
+        let mut store = Store::new(self.pre.engine(), WorkflowHost::new(state, self.name.clone()));
+        store.set_fuel(self.fuel)?;
+        store.data_mut().limits = crate::memory_budget::BudgetedLimits::new(
+            self.memory_mb.map(|mb| crate::settings::mib_to_bytes(mb)),
+            self.memory_budget.clone(),
+        );
+        store.limiter(|host| &mut host.limits);
+        // The wall-clock backstop counts from the start of the activation,
+        // not from the last deadline: a workflow suspended in `wait` for a
+        // week is not late when it resumes.
+        let budget = crate::engine::EPOCH_TICK.saturating_mul(u32::try_from(self.deadline_ticks).unwrap_or(u32::MAX));
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(move |store| {
+            if store.data().activation_started.elapsed() > budget {
+                Err(Trap::Interrupt.into())
+            } else {
+                Ok(wasmtime::UpdateDeadline::Continue(1))
+            }
+        });
+        Ok(store)
+    }
+
+    /// What the plugin declared through its `declarations` export (empty
+    /// without one).
+    pub fn declarations(&self) -> &[WorkflowDeclaration] {
+        &self.declarations
+    }
+
+    /// True when its workflow types run through the `dynamic` export.
+    pub fn is_dynamic(&self) -> bool {
+        self.types.values().any(|e| matches!(e, EntryPoint::Dynamic(_)))
     }
 
     /// The workflow types this plugin exports.
@@ -139,6 +234,9 @@ pub struct Activation {
 pub struct TaskFailure {
     /// One line naming the plugin and the cause.
     pub message: String,
+    /// What the guest printed or logged about the error (a traceback), for
+    /// the failure's stack trace in Temporal.
+    pub stack_trace: Option<String>,
 }
 
 /// What a run started with.
@@ -170,7 +268,7 @@ pub struct WorkflowRun {
     plugin: Arc<WorkflowPlugin>,
     state: Arc<Mutex<RunState>>,
     phase: Phase,
-    workflow_type: TypedExport,
+    workflow_type: EntryPoint,
     /// Fuel left at the guest's last host call (so, in `wait`): what the
     /// activation consumed is the budget minus this.
     fuel_left: Arc<AtomicU64>,
@@ -187,25 +285,19 @@ impl std::fmt::Debug for WorkflowRun {
 impl WorkflowRun {
     /// Prepares a run; the guest starts on the first [`WorkflowRun::activate`].
     pub fn start(plugin: Arc<WorkflowPlugin>, request: StartRequest) -> Result<Self, TaskFailure> {
-        let fail = |message: String| TaskFailure { message: format!("plugin {}: {message}", plugin.name) };
+        let fail = |message: String| TaskFailure { message: format!("plugin {}: {message}", plugin.name), stack_trace: None };
         let Some(wt) = plugin.types.get(&request.workflow_type).cloned() else {
             let known: Vec<&str> = plugin.workflow_types().collect();
             return Err(fail(format!("no workflow type `{}` (it exports: {})", request.workflow_type, known.join(", "))));
         };
-        let params = payload::args_to_vals_with(&request.args, &wt.params, plugin.unknown_fields)
+        let params = wt
+            .params(&request.workflow_type, &request.args, plugin.unknown_fields)
             .map_err(|e: ArgsError| fail(format!("workflow `{}`: {e}", request.workflow_type)))?;
         let mut run_state = RunState::new(request.info, request.randomness_seed);
         run_state.updates_supported = !plugin.legacy;
         let state = Arc::new(Mutex::new(run_state));
-        let mut store = Store::new(plugin.pre.engine(), WorkflowHost::new(state.clone(), plugin.name.clone()));
-        let (fuel, ticks) = (plugin.fuel, plugin.deadline_ticks);
-        let budget = crate::engine::EPOCH_TICK.saturating_mul(u32::try_from(ticks).unwrap_or(u32::MAX));
-        store.set_fuel(fuel).map_err(|e| fail(format!("{e:#}")))?;
-        store.data_mut().limits = crate::memory_budget::BudgetedLimits::new(
-            plugin.memory_mb.map(|mb| crate::settings::mib_to_bytes(mb)),
-            plugin.memory_budget.clone(),
-        );
-        store.limiter(|host| &mut host.limits);
+        let fuel = plugin.fuel;
+        let mut store = plugin.store(state.clone()).map_err(|e| fail(format!("{e:#}")))?;
         // Each time `wait` returns, the guest starts on a new activation:
         // give it a fresh fuel budget.
         let fuel_left = Arc::new(AtomicU64::new(fuel));
@@ -221,20 +313,9 @@ impl WorkflowRun {
             }
             Ok(())
         });
-        // The wall-clock backstop counts from the start of the activation,
-        // not from the last deadline: a workflow suspended in `wait` for a
-        // week is not late when it resumes.
-        store.set_epoch_deadline(1);
-        store.epoch_deadline_callback(move |store| {
-            if store.data().activation_started.elapsed() > budget {
-                Err(Trap::Interrupt.into())
-            } else {
-                Ok(wasmtime::UpdateDeadline::Continue(1))
-            }
-        });
         let pre = plugin.pre.clone();
-        let export = wt.export;
-        let results_len = usize::from(wt.result.is_some());
+        let export = wt.export();
+        let results_len = wt.results_len();
         let instantiation_ns = Arc::new(AtomicU64::new(0));
         let instantiated = instantiation_ns.clone();
         let main: MainCall = Box::pin(async move {
@@ -253,6 +334,13 @@ impl WorkflowRun {
             (store, outcome)
         });
         Ok(WorkflowRun { plugin, state, phase: Phase::Running(main), workflow_type: wt, fuel_left, instantiation_ns })
+    }
+
+    /// True once the instance has trapped: it can run nothing more, and
+    /// the worker must have core evict the run (its history then replays
+    /// into a fresh instance) even if this activation completed.
+    pub fn is_dead(&self) -> bool {
+        matches!(self.phase, Phase::Dead)
     }
 
     /// The plugin running this workflow.
@@ -302,13 +390,29 @@ impl WorkflowRun {
                     }
                 }
                 Poll::Ready((store, Ok((instance, results)))) => {
-                    let command = self.completion(results);
+                    let command = match self.completion(results) {
+                        Ok(command) => command,
+                        Err(message) => {
+                            self.phase = Phase::Dead;
+                            return Err(self.fail(message));
+                        }
+                    };
                     self.lock().finish(command);
                     self.phase = Phase::Returned { store, instance };
                 }
-                Poll::Ready((_, Err(e))) => {
+                Poll::Ready((store, Err(e))) => {
                     self.phase = Phase::Dead;
-                    return Err(self.fail(describe_trap(&e, self.plugin.fuel)));
+                    let cause = describe_trap(&e, self.plugin.fuel) + &store.data().guest_error_suffix();
+                    let rejected = self.lock().reject_updates_of_a_failed_validator(&cause);
+                    if let Some(rejections) = rejected {
+                        // Only the update fails; the worker evicts this
+                        // dead instance (see `is_dead`).
+                        tracing::warn!(plugin = &*self.plugin.name, workflow_id = %self.workflow_id(), "update rejected: its validator {cause}");
+                        return Ok(rejections);
+                    }
+                    let mut failure = self.fail(cause);
+                    failure.stack_trace = store.data().guest_error_output();
+                    return Err(failure);
                 }
             }
         }
@@ -373,31 +477,44 @@ impl WorkflowRun {
         }
     }
 
-    /// The command that closes the run, from the workflow function's result.
-    fn completion(&self, results: Vec<Val>) -> Command {
+    /// The command that closes the run, from the workflow function's
+    /// result; an error when a dynamic entry returned text that is not JSON.
+    fn completion(&self, results: Vec<Val>) -> Result<Command, String> {
         let Some(result) = results.into_iter().next() else {
-            return Command::CompleteWorkflow { result: "null".into() };
+            return Ok(Command::CompleteWorkflow { result: "null".into() });
         };
-        match (result, &self.workflow_type.result) {
+        let typed_result = match &self.workflow_type {
+            EntryPoint::Typed(t) => t.result.as_ref(),
+            EntryPoint::Dynamic(_) => None,
+        };
+        Ok(match (result, typed_result) {
+            (Val::Result(Ok(Some(v))), None) if matches!(self.workflow_type, EntryPoint::Dynamic(_)) => match *v {
+                Val::String(text) => Command::CompleteWorkflow { result: crate::plugin::dynamic_json(&text)?.to_string() },
+                other => Command::CompleteWorkflow { result: payload::val_to_json(&other).to_string() },
+            },
             (Val::Result(Ok(v)), Some(Type::Result(_))) => {
                 Command::CompleteWorkflow { result: v.map_or(serde_json::Value::Null, |v| payload::val_to_json(&v)).to_string() }
             }
-            (Val::Result(Err(e)), Some(Type::Result(_))) => {
-                let error = application_error(e.as_deref());
-                // Plugins of caisson:workflow@0.1.0 end cancelled this way;
-                // 0.2.0 has `end-cancelled`.
-                if self.plugin.legacy && self.lock().is_cancel_requested() && error.error_type == "CancelledError" {
-                    Command::CancelWorkflow
-                } else {
-                    Command::FailWorkflow {
-                        message: error.message,
-                        error_type: error.error_type,
-                        non_retryable: error.non_retryable,
-                        details: error.details,
-                    }
-                }
-            }
+            (Val::Result(Err(e)), Some(Type::Result(_))) => self.failure(e.as_deref()),
+            (Val::Result(Err(e)), None) if matches!(self.workflow_type, EntryPoint::Dynamic(_)) => self.failure(e.as_deref()),
             (v, _) => Command::CompleteWorkflow { result: payload::val_to_json(&v).to_string() },
+        })
+    }
+
+    /// The command for a workflow function that returned an error.
+    fn failure(&self, value: Option<&Val>) -> Command {
+        let error = application_error(value);
+        // Plugins of caisson:workflow@0.1.0 end cancelled this way;
+        // 0.2.0 has `end-cancelled`.
+        if self.plugin.legacy && self.lock().is_cancel_requested() && error.error_type == "CancelledError" {
+            Command::CancelWorkflow
+        } else {
+            Command::FailWorkflow {
+                message: error.message,
+                error_type: error.error_type,
+                non_retryable: error.non_retryable,
+                details: error.details,
+            }
         }
     }
 
@@ -407,7 +524,7 @@ impl WorkflowRun {
 
     fn fail(&self, message: String) -> TaskFailure {
         let wf = self.lock().info.workflow_id.clone();
-        TaskFailure { message: format!("plugin {} (workflow {wf}): {message}", self.plugin.name) }
+        TaskFailure { message: format!("plugin {} (workflow {wf}): {message}", self.plugin.name), stack_trace: None }
     }
 }
 

@@ -175,6 +175,9 @@ pub enum GuestMisuse {
 struct OpenUpdate {
     name: String,
     protocol_instance_id: String,
+    /// Delivered with `run-validator`: until the guest accepts or rejects
+    /// it, the guest is running the update's validator.
+    validating: bool,
 }
 
 /// An application error the host raises for the caller of an update.
@@ -510,8 +513,14 @@ impl RunState {
         // brought it: one the guest waited past unanswered is rejected.
         self.reject_unanswered_updates();
         if let Some((update, protocol_instance_id)) = self.updates.pop_front() {
-            self.unanswered_updates
-                .insert(update.id.clone(), OpenUpdate { name: update.name.clone(), protocol_instance_id: protocol_instance_id.clone() });
+            self.unanswered_updates.insert(
+                update.id.clone(),
+                OpenUpdate {
+                    name: update.name.clone(),
+                    protocol_instance_id: protocol_instance_id.clone(),
+                    validating: update.run_validator,
+                },
+            );
             return Ok(Some(Event::Update(update)));
         }
         if let Some(s) = self.signals.pop_front() {
@@ -585,6 +594,32 @@ impl RunState {
         };
         self.commands.push(Command::UpdateResponse { protocol_instance_id: open.protocol_instance_id, response });
         Ok(())
+    }
+
+    /// The guest trapped while validating updates (before accepting or
+    /// rejecting them): the answer for this activation is their rejection
+    /// alone, naming `cause`. Whatever else the guest commanded in this
+    /// activation is dropped with its dead instance: nothing of it reached
+    /// history, and the fresh instance that replays the history next does
+    /// it again. The validator never runs on replay, so the trap cannot
+    /// recur there. None when no update was being validated: then the trap
+    /// is the task's failure.
+    pub fn reject_updates_of_a_failed_validator(&mut self, cause: &str) -> Option<Vec<Command>> {
+        if !self.unanswered_updates.values().any(|u| u.validating) {
+            return None;
+        }
+        let rejections = std::mem::take(&mut self.unanswered_updates)
+            .into_values()
+            .map(|open| Command::UpdateResponse {
+                response: UpdateResponse::Rejected(rejection(
+                    "ValidatorFailed",
+                    format!("the validator of update `{}` {cause}", open.name),
+                )),
+                protocol_instance_id: open.protocol_instance_id,
+            })
+            .collect();
+        self.commands.clear();
+        Some(rejections)
     }
 
     fn reject_unanswered_updates(&mut self) {

@@ -10,6 +10,26 @@
 //!     .call()?;
 //! ```
 //!
+//! Workflows that do several things at once write the same calls as
+//! futures with [`workflow::aio`]: `execute()` instead of `call()`,
+//! `join_all`, `select2`/`first_of`, `spawn`, async update and signal
+//! handlers, cancellation at the awaited future with `shielded` scopes,
+//! all on a single-threaded executor inside the guest:
+//!
+//! ```ignore
+//! use caisson_guest::workflow::{self as wf, aio};
+//!
+//! fn order(id: String) -> Result<String, wf::ApplicationError> {
+//!     aio::run(async move {
+//!         let (charged, shipped) = aio::join2(
+//!             wf::activity("charge").arg(&id).execute::<String>(),
+//!             wf::activity("ship").arg(&id).execute::<String>(),
+//!         ).await;
+//!         Ok(format!("{} {}", charged?, shipped?))
+//!     })
+//! }
+//! ```
+//!
 //! Workflows: [`workflow`]. Activities: [`activity`]. A plugin generates
 //! its own world with `wit_bindgen::generate!` and maps the `caisson:*`
 //! interfaces to these modules with `with:` (see the plugins in this

@@ -8,6 +8,10 @@
 //! registered handlers and buffers signals, so workflow code only sees
 //! what it asked for.
 //!
+//! For workflows that run several things at once (a handler beside a
+//! loop, races, `join`), [`aio`] has the same calls as futures on a small
+//! executor inside the guest; this module's calls block.
+//!
 //! Cancellation: when the workflow is asked to cancel, the wait in
 //! progress (or the next one) cancels what it waits on, by each handle's
 //! cancellation type, and the call returns `Err(StepError::Failed(
@@ -16,6 +20,8 @@
 //! `ApplicationError` calls [`end_cancelled`]); or catch it, compensate
 //! inside [`shielded`] (work there is not cancelled), then call
 //! [`end_cancelled`].
+
+pub mod aio;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -81,6 +87,22 @@ impl StepError {
     pub fn is_cancelled(&self) -> bool {
         matches!(self, StepError::Failed(Failure::Cancelled(_)))
     }
+
+    /// True when the step ended because a timeout fired (an activity's or
+    /// local activity's start-to-close, schedule-to-close, heartbeat...,
+    /// a child's run or execution timeout) and no retry was left.
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, StepError::Failed(Failure::Timeout(_)))
+    }
+
+    /// Which timeout fired (`start-to-close`, `schedule-to-start`,
+    /// `schedule-to-close`, `heartbeat`), when the step timed out.
+    pub fn timeout_kind(&self) -> Option<&str> {
+        match self {
+            StepError::Failed(Failure::Timeout(kind)) => Some(kind),
+            _ => None,
+        }
+    }
 }
 
 /// Propagating a step's error out of the workflow function (`?`) fails
@@ -101,6 +123,23 @@ impl From<StepError> for ApplicationError {
 pub fn end_cancelled() -> ! {
     context::end_cancelled();
     unreachable!("end-cancelled does not return")
+}
+
+/// Logs every panic of this guest at error level before it traps (the
+/// trap itself only says "panicked"), so the worker log and the workflow
+/// task failure can say why: e.g. std's clock, which wasm32-unknown-unknown
+/// does not have, panics with "time not implemented on this platform".
+/// [`aio::run`], every blocking wait and every update registration call
+/// it, so a workflow rarely needs to. Idempotent.
+pub fn report_panics() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        std::panic::set_hook(Box::new(|info| {
+            let message = info.payload_as_str().unwrap_or("(no message)");
+            let at = info.location().map(|l| format!(" at {}:{}", l.file(), l.line())).unwrap_or_default();
+            context::log(LogLevel::Error, &format!("workflow panicked{at}: {message}"));
+        }));
+    });
 }
 
 /// An application error (retryable).
@@ -431,6 +470,11 @@ impl ChildBuilder {
         self.0.static_summary = Some(s.into());
         self
     }
+    /// Priority (1 is highest) and fairness key of the child's tasks.
+    pub fn priority(mut self, priority_key: Option<u32>, fairness_key: Option<&str>) -> Self {
+        self.0.priority = Some(Priority { priority_key, fairness_key: fairness_key.map(str::to_owned), fairness_weight: None });
+        self
+    }
     /// What cancelling it does.
     pub fn cancellation(mut self, c: CancellationType) -> Self {
         self.0.cancellation_type = c;
@@ -595,6 +639,7 @@ pub fn on_update_validated<A, R>(
     A: DeserializeOwned + 'static,
     R: Serialize,
 {
+    report_panics();
     let update = name.to_owned();
     let decode = move |args: &[String]| -> Result<A, ApplicationError> {
         let first = args.first().map(String::as_str).unwrap_or("null");
@@ -803,6 +848,7 @@ pub fn cancel_requested() -> bool {
 /// Waits once: answers queries, buffers signals; returns a resolution of
 /// one of `handles`, or `None` when a signal or cancellation arrived.
 fn wait_once(handles: &[u32]) -> Option<(u32, Outcome)> {
+    report_panics();
     match context::wait(handles) {
         Event::Resolved(r) => Some((r.handle, r.outcome)),
         Event::Signal(s) => {

@@ -12,6 +12,7 @@ wit_bindgen::generate!({
     generate_all,
 });
 
+use caisson_guest::workflow::aio::{self, Either};
 use caisson_guest::workflow::{self as wf, Duration, RetryPolicy, StepError};
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -219,6 +220,9 @@ impl Guest for TestWorkflows {
         wf::on_update_validated(
             "set-amount",
             |amount: &f64| {
+                // A validator that traps (13 is unlucky): only this update
+                // may fail, never the workflow task.
+                assert!(*amount != 13.0, "unlucky amount");
                 if *amount > 0.0 && *amount <= 10_000.0 {
                     Ok(())
                 } else {
@@ -283,6 +287,70 @@ impl Guest for TestWorkflows {
         }
     }
 
+    fn local_timeout(sleep_ms: u64, start_to_close_ms: u64) -> String {
+        let slept = wf::local_activity("sleep-ms")
+            .arg(&sleep_ms)
+            .start_to_close(Duration::from_millis(start_to_close_ms))
+            .retry(RetryPolicy::default().maximum_attempts(1))
+            .call::<u64>();
+        match slept {
+            Ok(ms) => format!("completed after {ms} ms"),
+            Err(e) if e.is_timeout() => format!("timed out: {}", e.timeout_kind().unwrap_or_default()),
+            Err(e) => format!("failed: {e:?}"),
+        }
+    }
+
+    fn bad_upsert(case: String) -> String {
+        let attribute = match case.as_str() {
+            "unknown" => wf::keyword("NoSuchAttribute", "x"),
+            _ => wf::int("OrderStatus", 7),
+        };
+        wf::upsert_search_attributes(&[attribute]);
+        let _ = wf::sleep(Duration::from_millis(1));
+        "upserted".into()
+    }
+
+    fn prioritized() -> String {
+        let id = wf::info().workflow_id;
+        let echoed: Result<String, _> = wf::activity("echo").arg("p").priority(Some(2), Some("tenant-a")).call();
+        let child: Result<String, _> =
+            wf::child("child-upper").arg("p").id(&format!("{id}-child")).priority(Some(4), Some("tenant-b")).call();
+        format!("{} {}", echoed.unwrap_or_else(|e| format!("{e:?}")), child.unwrap_or_else(|e| format!("{e:?}")))
+    }
+
+    fn async_mix(rounds: u32) -> String {
+        aio::run(async_mix(rounds))
+    }
+
+    fn async_cancel_saga() -> Result<String, ApplicationError> {
+        aio::run(async_cancel_saga())
+    }
+
+    fn std_escapes() -> String {
+        let file = match std::fs::read_to_string("/etc/hostname") {
+            Ok(text) => format!("read {} bytes", text.len()),
+            Err(e) => format!("error: {e}"),
+        };
+        let thread = match std::thread::Builder::new().spawn(|| 1) {
+            Ok(_) => "spawned".to_owned(),
+            Err(e) => format!("error: {e}"),
+        };
+        let socket = match std::net::TcpStream::connect("127.0.0.1:7233") {
+            Ok(_) => "connected".to_owned(),
+            Err(e) => format!("error: {e}"),
+        };
+        let env = match std::env::var("HOME") {
+            Ok(home) => format!("HOME={home}"),
+            Err(e) => format!("error: {e}"),
+        };
+        serde_json::json!({ "file": file, "thread": thread, "socket": socket, "env": env }).to_string()
+    }
+
+    fn std_clock() -> u64 {
+        wf::report_panics();
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+    }
+
     fn spin() -> u32 {
         let mut x: u32 = 0;
         loop {
@@ -330,6 +398,112 @@ impl Guest for TestWorkflows {
         let first = wf::activity("upper").arg("v2").call::<String>().unwrap_or_default();
         let _ = wf::sleep(Duration::from_secs(3));
         first
+    }
+}
+
+/// See `async-mix` in the world: two tasks side by side, an async update
+/// handler, races whose losers are cancelled by being dropped, and a
+/// condition another task makes true.
+async fn async_mix(rounds: u32) -> String {
+    let items: Rc<RefCell<Vec<String>>> = Rc::default();
+    let round = Rc::new(RefCell::new(0u32));
+    let added = items.clone();
+    aio::on_update_validated(
+        "add-item",
+        |item: &String| if item.is_empty() { Err(wf::fatal("EmptyItem", "an item needs a name")) } else { Ok(()) },
+        move |item: String| {
+            let added = added.clone();
+            async move {
+                let upper: String = wf::activity("upper").arg(&item).execute().await?;
+                added.borrow_mut().push(upper);
+                Ok(added.borrow().len())
+            }
+        },
+    );
+    let at = round.clone();
+    wf::on_query("round", move |_| *at.borrow());
+
+    // The signal handler: a task of its own, beside the activity loop.
+    let listener = aio::spawn(async {
+        let mut notes = Vec::new();
+        let channel = wf::signal::<String>("note");
+        loop {
+            match channel.next().await {
+                Ok(note) if note == "stop" => return Ok(notes),
+                Ok(note) => notes.push(note),
+                Err(e) => return Err(e),
+            }
+        }
+    });
+
+    let mut echoed = Vec::new();
+    for i in 0..rounds {
+        match wf::activity("echo").arg(&format!("round-{i}")).execute::<String>().await {
+            Ok(e) => echoed.push(e),
+            Err(e) => echoed.push(format!("{e:?}")),
+        }
+        *round.borrow_mut() = i + 1;
+    }
+
+    // A timer beats an activity that only ends when cancelled: dropping
+    // the losing step cancels the activity.
+    let stuck = wf::activity("wait-cancel").arg(&true).heartbeat_timeout(Duration::from_secs(5)).execute::<String>();
+    let first = match aio::select2(stuck, aio::sleep(Duration::from_millis(200))).await {
+        Either::Left(_) => "activity",
+        Either::Right(_) => "timer",
+    };
+    // An activity beats an hour-long timer, which is cancelled the same way.
+    let hour = aio::sleep(Duration::from_secs(3600));
+    let second = match aio::select2(hour, wf::activity("echo").arg("quick").execute::<String>()).await {
+        Either::Left(_) => "timer",
+        Either::Right(_) => "activity",
+    };
+    // Of two timers, the first to fire wins; the other is cancelled.
+    let (index, _) = aio::first_of(vec![aio::sleep(Duration::from_secs(3600)), aio::sleep(Duration::from_millis(1))]).await;
+    let third = ["hour", "moment"][index];
+    // Two activities at once.
+    let both = aio::join_all(vec![wf::activity("echo").arg("left").execute::<String>(), wf::activity("echo").arg("right").execute()]).await;
+    echoed.extend(both.into_iter().map(|r| r.unwrap_or_else(|e| format!("{e:?}"))));
+    // A child workflow and a local activity at once.
+    let me = wf::info().workflow_id;
+    let (child, local) = aio::join2(
+        wf::child("child-upper").arg("kid").id(&format!("{me}-kid")).execute::<String>(),
+        wf::local_activity("echo").arg("local").execute::<String>(),
+    )
+    .await;
+    echoed.extend([child, local].into_iter().map(|r| r.unwrap_or_else(|e| format!("{e:?}"))));
+
+    let waiting = items.clone();
+    let _ = aio::condition(move || !waiting.borrow().is_empty()).await;
+    let notes = listener.await.unwrap_or_else(|e| vec![format!("{e:?}")]);
+    let items = items.borrow().clone();
+    serde_json::json!({ "echoed": echoed, "races": [first, second, third], "items": items, "notes": notes }).to_string()
+}
+
+/// See `async-cancel-saga` in the world.
+async fn async_cancel_saga() -> Result<String, ApplicationError> {
+    let reserved: String = wf::activity("step").arg("reserve").arg(&false).execute().await?;
+    let side = aio::spawn(async { wf::signal::<String>("never").next().await });
+    let waited = wf::activity("wait-cancel")
+        .arg(&true)
+        .heartbeat_timeout(Duration::from_secs(10))
+        .cancellation(wf::CancellationType::WaitCancellationCompleted)
+        .execute::<String>()
+        .await;
+    match waited {
+        Ok(_) => Ok(reserved),
+        Err(e) if e.is_cancelled() => {
+            let side_saw = match side.await {
+                Err(e) if e.is_cancelled() => "side-task-cancelled",
+                _ => "side-task-not-cancelled",
+            };
+            let undone: Result<String, _> =
+                aio::shielded(wf::activity("step").arg(&format!("release ({side_saw})")).arg(&false).execute()).await;
+            wf::log(&format!("compensated after cancellation: {undone:?}"));
+            // Propagating the cancellation ends the run CANCELED.
+            Err(e.into())
+        }
+        Err(e) => Err(e.into()),
     }
 }
 
