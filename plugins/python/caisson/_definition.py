@@ -149,7 +149,8 @@ def build_workflow_definition(
             issues.append(f"update validator {u.validator.__name__} parameters do not match update method {u.fn.__name__}")
     if issues:
         raise ValueError(f"invalid workflow class {cls.__qualname__}: " + "; ".join(issues))
-    doc = description or (inspect.getdoc(cls) or "").strip().split("\n")[0] or None
+    # The docstring's first paragraph, on one line.
+    doc = description or " ".join((inspect.getdoc(cls) or "").strip().split("\n\n")[0].split()) or None
     return WorkflowDefinition(
         name=name,
         cls=cls,

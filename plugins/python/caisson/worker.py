@@ -17,6 +17,9 @@ module reads which world the plugin was built against (the generated
 (``caisson:activity/dynamic-activities``) the ``@activity.defn``
 functions. Both are what was decorated by the time the app module was
 imported (at build time: componentize-py snapshots it).
+
+Every module the exports use is imported here, at build time: at run time
+a component has no files to import more from.
 """
 from __future__ import annotations
 
@@ -26,6 +29,9 @@ from . import _definition
 
 try:
     import wit_world.exports as _exports
+    from componentize_py_types import Err, Ok
+    from wit_world.imports import context as _context
+    from wit_world.imports import types as _types
 except ImportError as _err:  # pragma: no cover (plain CPython, outside a build)
     raise ImportError(
         "caisson.worker holds a component's exports and only imports inside componentize-py "
@@ -40,7 +46,9 @@ _last_run: Optional[Any] = None
 
 
 if KIND == "workflow":
-    from componentize_py_types import Err
+    import asyncio.events
+
+    from wit_world.exports.declarations import Handler, HandlerKind, WorkflowType
 
     from ._host import WitWorkflowHost
     from ._scheduler import TaskFailure, WorkflowFailed, WorkflowRuntime
@@ -49,8 +57,6 @@ if KIND == "workflow":
         """``caisson:workflow/declarations``: the workflow types and handlers."""
 
         def declare(self) -> List[Any]:
-            from wit_world.exports.declarations import Handler, HandlerKind, WorkflowType
-
             kinds = {"signal": HandlerKind.SIGNAL, "query": HandlerKind.QUERY, "update": HandlerKind.UPDATE}
             out = []
             for name in sorted(n for n in _definition.workflows if n):
@@ -68,7 +74,7 @@ if KIND == "workflow":
 
         def run(self, workflow_type: str, args: List[str]) -> str:
             global _last_run
-            host = WitWorkflowHost()
+            host = WitWorkflowHost(_context, _types, Ok, Err)
             defn = _definition.workflows.get(workflow_type)
             if defn is None:
                 known = ", ".join(sorted(n for n in _definition.workflows if n)) or "none"
@@ -92,8 +98,6 @@ if KIND == "workflow":
         """``caisson:workflow/queries``: queries after the run returned."""
 
         def handle(self, name: str, args: List[str]) -> str:
-            import asyncio.events
-
             if _last_run is None:
                 raise Err(f"query `{name}`: no workflow has run in this instance")
             asyncio.events._set_running_loop(_last_run)
@@ -107,8 +111,6 @@ if KIND == "workflow":
     __all__ = ["Declarations", "Dynamic", "Queries"]
 
 else:
-    from componentize_py_types import Err
-
     from ._activity_runner import ActivityFailed, run_activity
     from ._host import WitActivityHost
 
@@ -119,7 +121,7 @@ else:
             return sorted(n for n in _definition.activities if n)
 
         def run(self, activity_type: str, args: List[str]) -> str:
-            host = WitActivityHost()
+            host = WitActivityHost(_context, _types)
             try:
                 return run_activity(host, activity_type, args)
             except ActivityFailed as failed:

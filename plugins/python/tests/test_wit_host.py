@@ -136,7 +136,7 @@ class WitWorkflowHostTest(unittest.TestCase):
     def test_a_run_through_the_generated_types(self):
         context = RecordingWorkflowContext()
         t = load_bindings(generate("caisson:workflow/dynamic-workflows@0.2.0", "workflow"), context)
-        from componentize_py_types import Ok
+        from componentize_py_types import Err, Ok
 
         from caisson._host import WitWorkflowHost
         from caisson._scheduler import WorkflowRuntime
@@ -146,7 +146,7 @@ class WitWorkflowHostTest(unittest.TestCase):
             t.Event_Resolved(t.Resolution(handle=2, outcome=t.Outcome_Completed("null"))),
             t.Event_Resolved(t.Resolution(handle=1, outcome=t.Outcome_Completed('"Hello, Ada!"'))),
         ]
-        result = WorkflowRuntime(getattr(WitHost, "__caisson_workflow_definition"), WitWorkflowHost()).run(['"Ada"'])
+        result = WorkflowRuntime(getattr(WitHost, "__caisson_workflow_definition"), WitWorkflowHost(context, t, Ok, Err)).run(['"Ada"'])
         self.assertEqual(json.loads(result), {"greeting": "Hello, Ada!", "memo": {"m": "v"}, "tags": {"Count": [2], "Tags": ["a"]}})
         kinds = [c[0] for c in context.calls]
         self.assertEqual(kinds, ["log", "upsert_search_attributes", "start_timer", "wait", "respond_query", "wait", "start_activity", "wait"])
@@ -165,6 +165,8 @@ class WitWorkflowHostTest(unittest.TestCase):
     def test_failures_come_back_as_the_sdk_exceptions(self):
         context = RecordingWorkflowContext()
         t = load_bindings(generate("caisson:workflow/dynamic-workflows@0.2.0", "workflow"), context)
+        from componentize_py_types import Err, Ok
+
         from caisson._host import WitWorkflowHost
         from caisson._scheduler import WorkflowFailed, WorkflowRuntime
 
@@ -173,7 +175,7 @@ class WitWorkflowHostTest(unittest.TestCase):
                 t.ApplicationError(message="declined", error_type="Declined", non_retryable=True, details='{"code": 5}'))))),
         ]
         with self.assertRaises(WorkflowFailed) as caught:
-            WorkflowRuntime(getattr(Fails, "__caisson_workflow_definition"), WitWorkflowHost()).run([])
+            WorkflowRuntime(getattr(Fails, "__caisson_workflow_definition"), WitWorkflowHost(context, t, Ok, Err)).run([])
         e = caught.exception.error
         self.assertEqual((e.message, e.error_type, e.non_retryable, e.details), ("Activity task failed: declined", "Declined", True, '{"code":5}'))
 
@@ -223,7 +225,7 @@ class WitActivityHostTest(unittest.TestCase):
         def refuse() -> None:
             raise ApplicationError("no", {"why": "because"}, type="Refused", non_retryable=True)
 
-        host = WitActivityHost()
+        host = WitActivityHost(context, t)
         self.assertEqual(json.loads(run_activity(host, "wit-attempt", ["2"])), {"attempt": 3, "previous": [7], "timeout": 5.0})
         self.assertEqual(context.calls, [("heartbeat", '[2,"half"]'), ("log", t.LogLevel.INFO, "attempt 3")])
         with self.assertRaises(ActivityFailed) as caught:
