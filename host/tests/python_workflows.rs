@@ -263,7 +263,8 @@ fn the_ported_sdk_sample_gives_the_same_result_on_the_python_sdk() {
     let on_caisson = completed(&server.execute(&tq, "GreetingWorkflow", &["\"World\""]));
 
     // The same file with its import line changed back, on the Python SDK.
-    let sample = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugins/python/sdk_samples/hello_activity.py")).unwrap();
+    let sample =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugins/python/sdk_samples/hello_activity.py")).unwrap();
     assert!(sample.contains("from caisson import activity, workflow"));
     let original = sample.replace("from caisson import activity, workflow", "from temporalio import activity, workflow");
     let tmp = tempfile::tempdir().unwrap();
