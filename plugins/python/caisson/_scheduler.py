@@ -457,7 +457,16 @@ class WorkflowRuntime(asyncio.AbstractEventLoop):
         """Where each task of the workflow waits (the ``__stack_trace`` query)."""
         stacks = []
         for task in list(self._tasks):
-            frames = [traceback.FrameSummary(f.f_code.co_filename, f.f_lineno, f.f_code.co_name) for f in task.get_stack()]
+            # Down the chain of awaits (task.get_stack() stops at the
+            # task's own coroutine).
+            frames = []
+            coro = task.get_coro()
+            while coro is not None:
+                frame = getattr(coro, "cr_frame", None) or getattr(coro, "gi_frame", None)
+                if frame is None:
+                    break
+                frames.append(traceback.FrameSummary(frame.f_code.co_filename, frame.f_lineno, frame.f_code.co_name, line=""))
+                coro = getattr(coro, "cr_await", None) or getattr(coro, "gi_yieldfrom", None)
             stacks.append(f"Stack for {task.get_name()} (most recent call last):\n" + "".join(traceback.format_list(frames)))
         return "\n\n".join(stacks)
 

@@ -357,6 +357,17 @@ class Conversion(unittest.TestCase):
         self.assertEqual(to_app_error(CancelledError("stop")).error_type, "CancelledError")
 
 
+class StackTrace(unittest.TestCase):
+    def test_the_stack_trace_query_shows_where_each_task_waits(self):
+        env = WorkflowEnvironment()
+        trace = env.query("__stack_trace", at=1)
+        env.signal("finish", at=2)
+        env.run(ReadOnly.run)
+        self.assertIn("Stack for run", trace.result)
+        self.assertIn("in wait_condition", trace.result)
+        self.assertIn("in run", trace.result)
+
+
 class InfoTest(unittest.TestCase):
     def test_info_memo_and_search_attributes(self):
         env = WorkflowEnvironment(memo={"customer": "acme"}, workflow_id="wf-9")
