@@ -12,6 +12,7 @@ demo: setup plugins
 
 test: setup plugins
 	./scripts/check-boundaries
+	cd plugins/js/caisson-workflow && node --import ./test/register-fake-host.js --test test/*.test.js
 	cargo nextest run --workspace --no-fail-fast
 
 setup:

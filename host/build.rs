@@ -13,6 +13,7 @@ const TREES: &[(&str, &str)] = &[
     ("wit", "wit"),
     ("guest/rust", "plugins/rust/caisson-guest"),
     ("guest/js", "plugins/js/caisson-guest"),
+    ("guest/js-workflow", "plugins/js/caisson-workflow"),
     ("guest/python-sdk", "plugins/python/caisson"),
     ("templates", "host/templates"),
 ];

@@ -9,8 +9,9 @@
 //!
 //! Per language: Rust workflows build for `wasm32-unknown-unknown` and are
 //! wrapped into a component here (`wit-component`); Rust activities build
-//! for `wasm32-wasip2`; JavaScript with componentize-js; Python with
-//! componentize-py; C with clang and wasi-libc for `wasm32-wasi`, wrapped
+//! for `wasm32-wasip2`; JavaScript with componentize-js (TypeScript and
+//! JavaScript workflows on `caisson-workflow` are first transpiled by its
+//! `tools/transpile.mjs`); Python with componentize-py; C with clang and wasi-libc for `wasm32-wasi`, wrapped
 //! with the WASI preview1 reactor adapter. The Rust guest toolchain is
 //! rustup's wasm targets, or Debian's Rust with `-Zbuild-std` where rustup
 //! cannot fetch them (`CAISSON_GUEST_TOOLCHAIN=rustup|debian` forces one).
@@ -49,14 +50,14 @@ pub fn build_project(dir: &Path) -> Result<Built> {
         })?;
         let target_dir = guest_target_dir(dir.join("target"), guest_toolchain(&[plugin.target.as_str()])?);
         build_rust_crates(dir, &[plugin], &out, &target_dir, &[])?.remove(0)
-    } else if dir.join("index.js").is_file() {
+    } else if Script::Js.entries().iter().any(|e| dir.join(e).is_file()) {
         build_scripted(Script::Js, dir, &out, &[])?
     } else if dir.join("app.py").is_file() {
         build_scripted(Script::Python, dir, &out, &[])?
     } else if has_c_sources(dir) {
         build_c(dir, &out)?
     } else {
-        bail!("{}: no Cargo.toml, index.js, app.py or .c sources: nothing to build", dir.display());
+        bail!("{}: no Cargo.toml, index.js, index.ts, app.py or .c sources: nothing to build", dir.display());
     };
     eprintln!("built {} in {:.1}s", built.wasm.display(), started.elapsed().as_secs_f64());
     Ok(built)
@@ -83,9 +84,9 @@ pub fn build_repository(root: &Path, only: &[String]) -> Result<Vec<Built>> {
     // The JS helpers resolve by name from plugins/js; the Python helpers from plugins/python.
     let js_packages = [root.join("plugins/js")];
     for (script, folder) in [(Script::Js, "plugins/js"), (Script::Python, "plugins/python")] {
-        let mut dirs = plugin_dirs(&root.join(folder), script.entry());
+        let mut dirs = plugin_dirs(&root.join(folder), script.entries());
         for example in subdirs(&root.join("examples")) {
-            dirs.extend(plugin_dirs(&example, script.entry()));
+            dirs.extend(plugin_dirs(&example, script.entries()));
         }
         for dir in dirs {
             let name = file_name(&dir);
@@ -126,9 +127,9 @@ fn subdirs(dir: &Path) -> Vec<PathBuf> {
     dirs
 }
 
-/// Sub-folders of `dir` holding `entry` and a `wit/` folder.
-fn plugin_dirs(dir: &Path, entry: &str) -> Vec<PathBuf> {
-    subdirs(dir).into_iter().filter(|p| p.join(entry).is_file() && p.join("wit").is_dir()).collect()
+/// Sub-folders of `dir` holding one of `entries` and a `wit/` folder.
+fn plugin_dirs(dir: &Path, entries: &[&str]) -> Vec<PathBuf> {
+    subdirs(dir).into_iter().filter(|p| entries.iter().any(|e| p.join(e).is_file()) && p.join("wit").is_dir()).collect()
 }
 
 fn has_c_sources(dir: &Path) -> bool {
@@ -372,10 +373,11 @@ enum Script {
 }
 
 impl Script {
-    fn entry(self) -> &'static str {
+    /// The files that make a folder a plugin of this language.
+    fn entries(self) -> &'static [&'static str] {
         match self {
-            Script::Js => "index.js",
-            Script::Python => "app.py",
+            Script::Js => &["index.js", "index.ts"],
+            Script::Python => &["app.py"],
         }
     }
 }
@@ -384,7 +386,8 @@ impl Script {
 /// source. `packages` are extra folders where guest packages are found by
 /// name (the checkout's `plugins/js`).
 fn build_scripted(script: Script, dir: &Path, out: &Path, packages: &[PathBuf]) -> Result<Built> {
-    let name = file_name(dir);
+    // Absolute, so `caisson build .` names the plugin after its folder.
+    let name = file_name(&std::path::absolute(dir)?);
     let wasm = out.join(format!("{name}.wasm"));
     let mut inputs = vec![dir.to_path_buf()];
     inputs.extend(packages.iter().cloned());
@@ -409,11 +412,27 @@ fn build_scripted(script: Script, dir: &Path, out: &Path, packages: &[PathBuf]) 
         Script::Js => {
             let bin = componentize_js(dir, packages)?;
             let src = stage.join("src");
-            stage_js(dir, &src, packages)?;
+            let entry = if uses_dynamic_world(&dir.join("wit"))? {
+                // An SDK-shaped workflow (caisson-workflow): transpile
+                // TypeScript and JavaScript alike, then stage the result.
+                let transpiled = stage.join("transpiled");
+                transpile_workflow(dir, &transpiled, packages)?;
+                stage_js(dir, &transpiled, &src, packages)?;
+                "__caisson_entry.js"
+            } else if dir.join("index.js").is_file() {
+                stage_js(dir, dir, &src, packages)?;
+                "index.js"
+            } else {
+                bail!(
+                    "{}: index.ts is built for caisson-workflow plugins, whose world includes caisson:workflow/dynamic-workflows \
+                     (`caisson new workflow typescript NAME` makes one); other JavaScript plugins are written in index.js",
+                    dir.display()
+                );
+            };
             // componentize-js resolves relative imports only inside its
             // working directory: run it in the staged sources.
             cmd = Command::new(bin);
-            cmd.current_dir(&src).arg("index.js").arg("--wit").arg(std::path::absolute(&wit)?).args(["-n", &world]);
+            cmd.current_dir(&src).arg(entry).arg("--wit").arg(std::path::absolute(&wit)?).args(["-n", &world]);
             cmd.args(["-d", "http", "fetch-event"]).arg("-o").arg(&tmp);
             eprintln!("{name}: componentizing {} with componentize-js (about 10-15 s)", dir.display());
         }
@@ -441,6 +460,54 @@ fn build_scripted(script: Script, dir: &Path, out: &Path, packages: &[PathBuf]) 
         started.elapsed().as_secs_f64()
     );
     Ok(Built { name, wasm })
+}
+
+/// True when the plugin's world includes `caisson:workflow/dynamic-workflows`:
+/// its types are the exported functions of its module (caisson-workflow),
+/// not WIT exports.
+fn uses_dynamic_world(wit: &Path) -> Result<bool> {
+    for e in std::fs::read_dir(wit).with_context(|| format!("reading {}", wit.display()))? {
+        let p = e?.path();
+        if p.extension().is_some_and(|x| x == "wit")
+            && std::fs::read_to_string(&p)?.lines().any(|l| l.trim_start().starts_with("include caisson:workflow/dynamic-workflows"))
+        {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// Runs caisson-workflow's `tools/transpile.mjs` on the plugin's sources
+/// into `out`: TypeScript erased by the `typescript` package's
+/// `transpileModule` (no type check), every `await` carrying the
+/// cancellation scope, relative imports given their `.js`, and the
+/// component's entry `__caisson_entry.js` generated.
+fn transpile_workflow(dir: &Path, out: &Path, packages: &[PathBuf]) -> Result<()> {
+    let library = find_package(dir, packages, "caisson-workflow").context(
+        "caisson-workflow not found: a TypeScript/JavaScript workflow imports it; `caisson new workflow typescript NAME` vendors it \
+         into the project (caisson-workflow/), a Caisson checkout has it in plugins/js/caisson-workflow",
+    )?;
+    let tool = library.join("tools/transpile.mjs");
+    let typescript = node_tool(dir, packages, "typescript/lib/typescript.js").context(
+        "the `typescript` package was not found: `npm install` in the project (its package.json lists it), or run the setup step \
+         `./scripts/setup` of a Caisson checkout (npm ci in plugins/js)",
+    )?;
+    let node = which("node").context("node not found: install Node.js 20 or later (componentize-js needs it too)")?;
+    let _ = std::fs::remove_dir_all(out);
+    eprintln!("{}: transpiling with {}", file_name(dir), tool.display());
+    run(Command::new(node).arg(&tool).arg("--typescript").arg(&typescript).arg(dir).arg(out))
+}
+
+/// A file of an npm package: under `node_modules/` of the project (or an
+/// ancestor), of `packages`, or of the checkout this binary was built from.
+fn node_tool(dir: &Path, packages: &[PathBuf], rel: &str) -> Option<PathBuf> {
+    let checkout = Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugins/js");
+    dir.ancestors()
+        .map(Path::to_path_buf)
+        .chain(packages.iter().cloned())
+        .chain(std::iter::once(checkout))
+        .map(|d| d.join("node_modules").join(rel))
+        .find(|p| p.is_file())
 }
 
 /// componentize-js: the project's `node_modules` (or an ancestor's), then
@@ -491,20 +558,21 @@ fn stage_wit(wit: &Path, stage: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Copies the plugin's `.js` files to `stage`, with each imported package
-/// (a bare specifier like `caisson-guest` or `caisson-guest/workflow.js`)
-/// copied into `stage/node_modules/NAME` and the specifier rewritten to a
-/// relative path: componentize-js resolves no package names.
-fn stage_js(dir: &Path, stage: &Path, packages: &[PathBuf]) -> Result<()> {
+/// Copies the `.js` files under `sources` (the plugin folder `dir`, or its
+/// transpiled copy) to `stage`, with each imported package (a bare
+/// specifier like `caisson-guest` or `caisson-guest/workflow.js`, looked up
+/// from `dir`) copied into `stage/node_modules/NAME` and the specifier
+/// rewritten to a relative path: componentize-js resolves no package names.
+fn stage_js(dir: &Path, sources: &Path, stage: &Path, packages: &[PathBuf]) -> Result<()> {
     let skip = |p: &Path| {
         let n = file_name(p);
         n == "node_modules" || n == "build" || n == "wit" || n.starts_with('.')
     };
     let mut files = Vec::new();
-    collect_files(dir, &skip, &mut files)?;
+    collect_files(sources, &skip, &mut files)?;
     let mut copied: Vec<String> = Vec::new();
     for file in files {
-        let rel = file.strip_prefix(dir).unwrap_or(&file).to_path_buf();
+        let rel = file.strip_prefix(sources).unwrap_or(&file).to_path_buf();
         let dest = stage.join(&rel);
         std::fs::create_dir_all(dest.parent().unwrap_or(stage))?;
         if file.extension().is_some_and(|x| x == "js" || x == "mjs") {

@@ -50,7 +50,7 @@ enum Command {
     New {
         /// workflow or activity.
         kind: caisson::scaffold::Kind,
-        /// rust, javascript, python or c.
+        /// rust, javascript, typescript (workflows), python or c.
         lang: caisson::scaffold::Lang,
         /// The plugin's name (lowercase words joined by `-`): its world and example type.
         name: String,

@@ -49,6 +49,9 @@ pub enum Lang {
     Rust,
     /// JavaScript (componentize-js).
     JavaScript,
+    /// TypeScript workflows on caisson-workflow (the `@temporalio/workflow`
+    /// API), transpiled by the build, then componentize-js.
+    TypeScript,
     /// Python (componentize-py).
     Python,
     /// C (clang, wasi-libc, wit-bindgen).
@@ -61,9 +64,10 @@ impl FromStr for Lang {
         match s {
             "rust" | "rs" => Ok(Lang::Rust),
             "javascript" | "js" => Ok(Lang::JavaScript),
+            "typescript" | "ts" => Ok(Lang::TypeScript),
             "python" | "py" => Ok(Lang::Python),
             "c" => Ok(Lang::C),
-            other => Err(format!("unknown language `{other}`: expected rust, javascript, python or c")),
+            other => Err(format!("unknown language `{other}`: expected rust, javascript, typescript, python or c")),
         }
     }
 }
@@ -73,6 +77,7 @@ impl fmt::Display for Lang {
         f.write_str(match self {
             Lang::Rust => "rust",
             Lang::JavaScript => "javascript",
+            Lang::TypeScript => "typescript",
             Lang::Python => "python",
             Lang::C => "c",
         })
@@ -98,8 +103,12 @@ pub fn check_name(name: &str) -> Result<()> {
 pub fn new_project(kind: Kind, lang: Lang, name: &str, dir: Option<&Path>) -> Result<PathBuf> {
     check_name(name)?;
     let template = match (kind, lang) {
+        (Kind::Activity, Lang::TypeScript) => bail!(
+            "TypeScript activities are not available yet: write the activity in JavaScript (`caisson new activity javascript {name}`), \
+             Rust, Python or C; TypeScript is for workflows (`caisson new workflow typescript {name}`)"
+        ),
         (Kind::Workflow, Lang::C) => bail!(
-            "C workflows are not supported: write the workflow in Rust or JavaScript (`caisson new workflow rust {name}`) \
+            "C workflows are not supported: write the workflow in Rust, TypeScript, JavaScript or Python (`caisson new workflow rust {name}`) \
              and its activities in C (`caisson new activity c {name}`)"
         ),
         _ => format!("{lang}-{kind}"),
@@ -111,7 +120,7 @@ pub fn new_project(kind: Kind, lang: Lang, name: &str, dir: Option<&Path>) -> Re
     let vars = Vars::new(name)?;
     write_tree(&format!("templates/{template}"), &dir, &vars)?;
     let manifest = match (kind, lang) {
-        (Kind::Workflow, Lang::JavaScript) => "templates/common/workflow-virtual.toml",
+        (Kind::Workflow, Lang::JavaScript | Lang::TypeScript) => "templates/common/workflow-virtual.toml",
         (Kind::Workflow, Lang::Python) => "templates/common/workflow-virtual-python.toml",
         (Kind::Workflow, _) => "templates/common/workflow.toml",
         (Kind::Activity, _) => "templates/common/activity.toml",
@@ -129,6 +138,11 @@ pub fn new_project(kind: Kind, lang: Lang, name: &str, dir: Option<&Path>) -> Re
                 write_tree("guest/js", &dir.join("caisson-guest"), &Vars::none())?;
             }
             write_file(&dir.join("package.json"), &package_json(name))?;
+            write_file(&dir.join(".gitignore"), "/build\nnode_modules/\n")?;
+        }
+        Lang::TypeScript => {
+            // package.json and tsconfig.json come with the template.
+            write_tree("guest/js-workflow", &dir.join("caisson-workflow"), &Vars::none())?;
             write_file(&dir.join(".gitignore"), "/build\nnode_modules/\n")?;
         }
         Lang::Python => {
@@ -169,12 +183,8 @@ struct Vars(Vec<(&'static str, String)>);
 impl Vars {
     fn new(name: &str) -> Result<Vars> {
         let version = |pkg: &str| embedded::wit_version(pkg).with_context(|| format!("the embedded caisson:{pkg} WIT has no version"));
-        let camel = name
-            .split('-')
-            .enumerate()
-            .map(|(i, w)| if i == 0 { w.to_owned() } else { w[..1].to_ascii_uppercase() + &w[1..] })
-            .collect::<String>();
-        let pascal = name.split('-').map(|w| w[..1].to_ascii_uppercase() + &w[1..]).collect::<String>();
+        let camel = camel_case(name);
+        let pascal = name.split('-').filter(|w| !w.is_empty()).map(|w| w[..1].to_ascii_uppercase() + &w[1..]).collect::<String>();
         Ok(Vars(vec![
             ("{{name}}", name.to_owned()),
             ("{{pascal}}", pascal),
@@ -192,6 +202,15 @@ impl Vars {
     fn apply(&self, text: &str) -> String {
         self.0.iter().fold(text.to_owned(), |t, (k, v)| t.replace(k, v))
     }
+}
+
+/// `order-saga` -> `orderSaga`: the JavaScript spelling of a plugin name
+/// (a TypeScript workflow type is its function's name).
+fn camel_case(name: &str) -> String {
+    name.split('-')
+        .enumerate()
+        .map(|(i, w)| if i == 0 || w.is_empty() { w.to_owned() } else { w[..1].to_ascii_uppercase() + &w[1..] })
+        .collect()
 }
 
 fn embedded_text(path: &str) -> Result<&'static str> {
@@ -246,6 +265,7 @@ fn readme(kind: Kind, lang: Lang, name: &str, dir: &Path) -> String {
     let sources = match (lang, kind) {
         (Lang::Rust, _) => "`src/lib.rs`",
         (Lang::JavaScript, _) => "`index.js`",
+        (Lang::TypeScript, _) => "`index.ts`",
         (Lang::Python, Kind::Workflow) => "`workflows.py` (made a component by `app.py`)",
         (Lang::Python, Kind::Activity) => "`activities.py` (made a component by `app.py`)",
         (Lang::C, _) => "`activity.c`",
@@ -253,6 +273,7 @@ fn readme(kind: Kind, lang: Lang, name: &str, dir: &Path) -> String {
     let unit_test = match lang {
         Lang::Rust => "cargo test",
         Lang::JavaScript => "node --test",
+        Lang::TypeScript => "npm install && npm test",
         Lang::Python => "python3 -m unittest",
         Lang::C => "caisson check build/NAME.wasm",
     }
@@ -266,6 +287,11 @@ fn readme(kind: Kind, lang: Lang, name: &str, dir: &Path) -> String {
             "\n* `caisson-guest/`: the JavaScript workflow helpers, imported by name (`from 'caisson-guest'`); \
              `caisson build` resolves the name."
         }
+        (Lang::TypeScript, _) => {
+            "\n* `caisson-workflow/`: the `@temporalio/workflow` API for Caisson, vendored (it is on no public registry), \
+             imported by name (`from 'caisson-workflow'`); its README says what is supported and what differs from the SDK. \
+             `caisson build` resolves the name and transpiles the TypeScript (no type check: `npm test` runs `tsc`)."
+        }
         (Lang::Python, _) => {
             "\n* `caisson/`: the Python guest library, with the API of the Temporal Python SDK \
              (`from caisson import workflow, activity`), vendored: it is on no public registry. \
@@ -273,9 +299,14 @@ fn readme(kind: Kind, lang: Lang, name: &str, dir: &Path) -> String {
         }
         _ => "",
     };
+    // A TypeScript workflow type is its function's name.
+    let type_name = if lang == Lang::TypeScript { camel_case(name) } else { name.to_owned() };
     let (run, note) = match kind {
         Kind::Workflow => (
-            format!("caisson dev build ../greet/build --execute {name} --input '{{\"name\": \"Ada\"}}'   # dev server, worker, one run"),
+            format!(
+                "caisson dev build ../greet/build --execute {} --input '{{\"name\": \"Ada\"}}'   # dev server, worker, one run",
+                type_name
+            ),
             "The workflow calls the activity `greet`; make it beside this folder with\n\
              `caisson new activity rust greet --dir ../greet && caisson build ../greet`.\n"
                 .to_owned(),
@@ -294,7 +325,7 @@ fn readme(kind: Kind, lang: Lang, name: &str, dir: &Path) -> String {
     };
     format!(
         "# {name}\n\nA Caisson {kind} plugin in {lang}, made by `caisson new {kind} {lang} {name}`.\n\n\
-         * {sources}: the {kind} code; one {kind} type, `{name}`.\n\
+         * {sources}: the {kind} code; one {kind} type, `{type_name}`.\n\
          * `wit/world.wit`: its world: {world}.\n\
          * `wit/deps/`: the `caisson:*` WIT packages (`caisson wit --dir wit/deps` rewrites them).\n\
          * `caisson.toml`: its grants, copied to `build/{name}.toml` by the build.{vendored}\n\n\

@@ -133,6 +133,60 @@ fn javascript_and_python_plugins_from_new_to_a_run() {
     assert!(worker.log().contains("greeting Ada"), "the activities log through the context:\n{}", worker.log());
 }
 
+/// `caisson new workflow typescript`: a project on caisson-workflow (the
+/// `@temporalio/workflow` API) that builds outside the checkout (the
+/// `typescript` and componentize-js packages come from the checkout's
+/// setup, as they would from the project's `npm install`), whose plain
+/// code passes its `node --test`, and whose workflow `tsFlow` (the
+/// function's name) runs on a dev server.
+#[test]
+fn typescript_workflow_from_new_to_a_run() {
+    let tmp = outside_checkout();
+    let dir = tmp.path().join("ts-flow");
+    let out = caisson().args(["new", "workflow", "typescript", "ts-flow", "--dir"]).arg(&dir).output().unwrap();
+    assert!(out.status.success(), "caisson new workflow typescript: {}", String::from_utf8_lossy(&out.stderr));
+    for file in [
+        "index.ts",
+        "shout.ts",
+        "shout.test.ts",
+        "tsconfig.json",
+        "package.json",
+        "wit/world.wit",
+        "caisson.toml",
+        "caisson-workflow/index.js",
+        "caisson-workflow/index.d.ts",
+    ] {
+        assert!(dir.join(file).is_file(), "ts-flow: no {file}");
+    }
+    let readme = std::fs::read_to_string(dir.join("README.md")).unwrap();
+    assert!(readme.contains("--execute tsFlow"), "the README runs the workflow by its function's name: {readme}");
+    let out = caisson().arg("build").arg(&dir).output().unwrap();
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "caisson build ts-flow: {report}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(report.contains("kind: workflow"), "{report}");
+    let wasm = dir.join("build/ts-flow.wasm");
+    assert!(wasm.is_file() && dir.join("build/ts-flow.toml").is_file());
+
+    // The plain code's test: compiled by tsc (type errors of a project
+    // without @types/node installed are not the point here), run by node.
+    let tsc = repo().join("plugins/js/node_modules/typescript/bin/tsc");
+    let out = Command::new("node").arg(&tsc).args(["-p", "."]).arg("--noCheck").current_dir(&dir).output().unwrap();
+    assert!(out.status.success(), "tsc: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let out = Command::new("node").args(["--test", "build/test/shout.test.js"]).current_dir(&dir).output().unwrap();
+    let printed = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success() && printed.contains("# pass 1"), "node --test: {printed}{}", String::from_utf8_lossy(&out.stderr));
+
+    let server = Server::start();
+    let tq = unique("authoring-ts");
+    let greet = plugin("greet-activity").display().to_string();
+    let _worker = Worker::start(&server, &tq, &[&dir.join("build").display().to_string(), &greet]);
+    let id = unique("ts-flow");
+    let result = completed(&server.execute_id(&tq, "tsFlow", &id, &[r#"{"name": "Ada"}"#]));
+    assert_eq!(result, "Hello, Ada! (from ts-flow)");
+    let out = server.temporal(&["workflow", "query", "--workflow-id", &id, "--name", "stage"]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("done"), "{}", String::from_utf8_lossy(&out.stdout));
+}
+
 #[test]
 fn new_says_what_is_not_available_and_refuses_bad_names_and_full_folders() {
     let tmp = outside_checkout();
