@@ -14,7 +14,7 @@ const TREES: &[(&str, &str)] = &[
     ("guest/rust", "plugins/rust/caisson-guest"),
     ("guest/js", "plugins/js/caisson-guest"),
     ("guest/js-workflow", "plugins/js/caisson-workflow"),
-    ("guest/python", "plugins/python/caisson_guest"),
+    ("guest/python-sdk", "plugins/python/caisson"),
     ("templates", "host/templates"),
 ];
 

@@ -103,16 +103,12 @@ pub fn check_name(name: &str) -> Result<()> {
 pub fn new_project(kind: Kind, lang: Lang, name: &str, dir: Option<&Path>) -> Result<PathBuf> {
     check_name(name)?;
     let template = match (kind, lang) {
-        (Kind::Workflow, Lang::Python) => bail!(
-            "Python workflows are not available yet: Caisson has no Python workflow API (a separate issue adds one); \
-             write the workflow in Rust or JavaScript (`caisson new workflow rust {name}`) and its activities in Python"
-        ),
         (Kind::Activity, Lang::TypeScript) => bail!(
             "TypeScript activities are not available yet: write the activity in JavaScript (`caisson new activity javascript {name}`), \
              Rust, Python or C; TypeScript is for workflows (`caisson new workflow typescript {name}`)"
         ),
         (Kind::Workflow, Lang::C) => bail!(
-            "C workflows are not supported: write the workflow in Rust or JavaScript (`caisson new workflow rust {name}`) \
+            "C workflows are not supported: write the workflow in Rust, TypeScript, JavaScript or Python (`caisson new workflow rust {name}`) \
              and its activities in C (`caisson new activity c {name}`)"
         ),
         _ => format!("{lang}-{kind}"),
@@ -125,6 +121,7 @@ pub fn new_project(kind: Kind, lang: Lang, name: &str, dir: Option<&Path>) -> Re
     write_tree(&format!("templates/{template}"), &dir, &vars)?;
     let manifest = match (kind, lang) {
         (Kind::Workflow, Lang::JavaScript | Lang::TypeScript) => "templates/common/workflow-virtual.toml",
+        (Kind::Workflow, Lang::Python) => "templates/common/workflow-virtual-python.toml",
         (Kind::Workflow, _) => "templates/common/workflow.toml",
         (Kind::Activity, _) => "templates/common/activity.toml",
     };
@@ -149,7 +146,7 @@ pub fn new_project(kind: Kind, lang: Lang, name: &str, dir: Option<&Path>) -> Re
             write_file(&dir.join(".gitignore"), "/build\nnode_modules/\n")?;
         }
         Lang::Python => {
-            write_tree("guest/python", &dir.join("caisson_guest"), &Vars::none())?;
+            write_tree("guest/python-sdk", &dir.join("caisson"), &Vars::none())?;
             write_file(&dir.join(".gitignore"), "/build\n__pycache__/\n")?;
         }
         Lang::C => {
@@ -179,7 +176,7 @@ pub fn write_wit(dir: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Template variables: `{{name}}` (kebab-case), `{{snake}}`, `{{camel}}`,
+/// Template variables: `{{name}}` (kebab-case), `{{snake}}`, `{{camel}}`, `{{pascal}}`,
 /// and the WIT package versions.
 struct Vars(Vec<(&'static str, String)>);
 
@@ -187,8 +184,10 @@ impl Vars {
     fn new(name: &str) -> Result<Vars> {
         let version = |pkg: &str| embedded::wit_version(pkg).with_context(|| format!("the embedded caisson:{pkg} WIT has no version"));
         let camel = camel_case(name);
+        let pascal = name.split('-').filter(|w| !w.is_empty()).map(|w| w[..1].to_ascii_uppercase() + &w[1..]).collect::<String>();
         Ok(Vars(vec![
             ("{{name}}", name.to_owned()),
+            ("{{pascal}}", pascal),
             ("{{snake}}", name.replace('-', "_")),
             ("{{camel}}", camel),
             ("{{workflow_version}}", version("workflow")?),
@@ -263,12 +262,13 @@ fn package_json(name: &str) -> String {
 
 /// The project's README: what is where, and the next three commands.
 fn readme(kind: Kind, lang: Lang, name: &str, dir: &Path) -> String {
-    let sources = match lang {
-        Lang::Rust => "`src/lib.rs`",
-        Lang::JavaScript => "`index.js`",
-        Lang::TypeScript => "`index.ts`",
-        Lang::Python => "`app.py`",
-        Lang::C => "`activity.c`",
+    let sources = match (lang, kind) {
+        (Lang::Rust, _) => "`src/lib.rs`",
+        (Lang::JavaScript, _) => "`index.js`",
+        (Lang::TypeScript, _) => "`index.ts`",
+        (Lang::Python, Kind::Workflow) => "`workflows.py` (made a component by `app.py`)",
+        (Lang::Python, Kind::Activity) => "`activities.py` (made a component by `app.py`)",
+        (Lang::C, _) => "`activity.c`",
     };
     let unit_test = match lang {
         Lang::Rust => "cargo test",
@@ -292,7 +292,11 @@ fn readme(kind: Kind, lang: Lang, name: &str, dir: &Path) -> String {
              imported by name (`from 'caisson-workflow'`); its README says what is supported and what differs from the SDK. \
              `caisson build` resolves the name and transpiles the TypeScript (no type check: `npm test` runs `tsc`)."
         }
-        (Lang::Python, _) => "\n* `caisson_guest/`: the Python activity helpers (`import caisson_guest as act`).",
+        (Lang::Python, _) => {
+            "\n* `caisson/`: the Python guest library, with the API of the Temporal Python SDK \
+             (`from caisson import workflow, activity`), vendored: it is on no public registry. \
+             Its README lists what it supports and what differs from the SDK."
+        }
         _ => "",
     };
     // A TypeScript workflow type is its function's name.
@@ -315,10 +319,14 @@ fn readme(kind: Kind, lang: Lang, name: &str, dir: &Path) -> String {
             ),
         ),
     };
+    let world = match lang {
+        Lang::Python => format!("the dynamic {kind} world: the types are what the code defines, declared when the worker loads the plugin"),
+        _ => format!("every exported function is one {kind} type"),
+    };
     format!(
         "# {name}\n\nA Caisson {kind} plugin in {lang}, made by `caisson new {kind} {lang} {name}`.\n\n\
          * {sources}: the {kind} code; one {kind} type, `{type_name}`.\n\
-         * `wit/world.wit`: its world: every exported function is one {kind} type.\n\
+         * `wit/world.wit`: its world: {world}.\n\
          * `wit/deps/`: the `caisson:*` WIT packages (`caisson wit --dir wit/deps` rewrites them).\n\
          * `caisson.toml`: its grants, copied to `build/{name}.toml` by the build.{vendored}\n\n\
          ## Next\n\n```sh\n\

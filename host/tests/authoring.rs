@@ -50,7 +50,12 @@ fn new_and_build(parent: &Path, kind: &str, lang: &str, name: &str) -> PathBuf {
     let report = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "caisson build {name}: {report}\n{}", String::from_utf8_lossy(&out.stderr));
     eprintln!("{lang} {kind} {name}: caisson build took {:.1}s", started.elapsed().as_secs_f64());
-    assert!(report.contains(&format!("{name}: func(")), "{name}: the build report lists no `{name}` type:\n{report}");
+    // A typed export (`name: func(...)`) or a type the plugin declares
+    // at load (Python: `name (declared, run through `dynamic` ...)`).
+    assert!(
+        report.contains(&format!("{name}: func(")) || report.contains(&format!("{name} (declared")),
+        "{name}: the build report lists no `{name}` type:\n{report}"
+    );
     assert!(report.contains(&format!("kind: {kind}")), "{report}");
     let wasm = dir.join("build").join(format!("{name}.wasm"));
     let out = caisson().arg("check").arg(&wasm).output().unwrap();
@@ -110,17 +115,21 @@ fn javascript_and_python_plugins_from_new_to_a_run() {
     let flow = new_and_build(tmp.path(), "workflow", "javascript", "js-flow");
     let js = new_and_build(tmp.path(), "activity", "javascript", "js-greet");
     let py = new_and_build(tmp.path(), "activity", "python", "py-greet");
+    let py_flow = new_and_build(tmp.path(), "workflow", "python", "py-flow");
 
     let server = Server::start();
     let tq = unique("authoring-js");
     // The in-repo `greet` activity answers the JS workflow's `greet` call.
-    let mut args = worker_args(&[&flow, &js, &py]);
+    let mut args = worker_args(&[&flow, &js, &py, &py_flow]);
     args.push(plugin("greet-activity").display().to_string());
     let worker = Worker::start(&server, &tq, &args.iter().map(String::as_str).collect::<Vec<_>>());
     let result = completed(&server.execute(&tq, "js-flow", &[r#"{"name": "Ada"}"#]));
     assert_eq!(result, "Hello, Ada! (from js-flow)");
     assert_eq!(run_activity(&server, &tq, "js-greet", &[json!("Ada")]), "Hello, Ada!");
     assert_eq!(run_activity(&server, &tq, "py-greet", &[json!("Ada")]), "Hello, Ada!");
+    // The Python workflow (SDK-shaped, from `caisson new workflow python`) calls `greet` too.
+    let result = completed(&server.execute(&tq, "py-flow", &[r#"{"name": "Ada"}"#]));
+    assert_eq!(result, "Hello, Ada! (from py-flow)");
     assert!(worker.log().contains("greeting Ada"), "the activities log through the context:\n{}", worker.log());
 }
 
@@ -181,9 +190,9 @@ fn typescript_workflow_from_new_to_a_run() {
 #[test]
 fn new_says_what_is_not_available_and_refuses_bad_names_and_full_folders() {
     let tmp = outside_checkout();
-    let out = caisson().args(["new", "workflow", "python", "flow", "--dir"]).arg(tmp.path().join("flow")).output().unwrap();
+    let out = caisson().args(["new", "workflow", "c", "flow", "--dir"]).arg(tmp.path().join("flow")).output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success() && err.contains("Python workflows are not available yet"), "{err}");
+    assert!(!out.status.success() && err.contains("C workflows are not supported"), "{err}");
     let out = caisson().args(["new", "activity", "rust", "Bad_Name", "--dir"]).arg(tmp.path().join("x")).output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success() && err.contains("plugin name `Bad_Name`"), "{err}");

@@ -1,17 +1,12 @@
-"""The `{{name}}` activity, in Python (componentize-py).
+"""The `{{name}}` activity plugin (componentize-py).
 
-Every function the world in wit/world.wit exports is an activity type
-(kebab-case there, snake_case here). It reaches only what caisson.toml
-grants. Import everything at the top: componentize-py snapshots the modules
-imported at build time.
+`activities.py` holds the activity, written as for the Temporal Python
+SDK (`from caisson import activity`). This file makes the component: it
+imports the activity functions (each `@activity.defn` function is one
+activity type) and the component's exports from `caisson.worker`. Import
+everything at the top: componentize-py snapshots the modules imported at
+build time.
 """
-import wit_world
+import activities  # noqa: F401  (@activity.defn functions register on import)
 
-import caisson_guest as act
-from greeting import greeting
-
-
-class WitWorld(wit_world.WitWorld):
-    def {{snake}}(self, name: str) -> str:
-        act.log(f"greeting {name} (attempt {act.info().attempt})")
-        return greeting(name)
+from caisson.worker import *  # noqa: F401,F403  (the export: Dynamic)
