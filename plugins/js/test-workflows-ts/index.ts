@@ -202,6 +202,13 @@ export async function escapes(): Promise<Record<string, string | number>> {
   };
 }
 
+/** An infinite loop: fuel ends the activation, the task fails naming the
+ * plugin and the workflow, the worker goes on. */
+export async function spin(): Promise<number> {
+  let n = 0;
+  for (;;) n++;
+}
+
 /** An unexpected error (a TypeError): the workflow task fails with its stack. */
 export async function broken(): Promise<void> {
   await sleep(1);

@@ -145,6 +145,18 @@ class Stdlib:
         return drawn
 
 
+@workflow.defn(name="py-spin")
+class Spin:
+    """An infinite loop: fuel ends the activation, the task fails naming
+    the plugin and the workflow, the worker goes on."""
+
+    @workflow.run
+    async def run(self) -> int:
+        n = 0
+        while True:
+            n += 1
+
+
 @workflow.defn(name="py-approval")
 class ApprovalWorkflow:
     """Signals, queries (also after completion) and an update with a
