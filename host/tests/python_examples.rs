@@ -603,3 +603,36 @@ fn python_expense_approval_with_a_validated_update_signals_and_queries() {
     };
     assert_eq!(on_caisson, on_sdk, "the same statuses on Caisson and on the Python SDK");
 }
+
+// ---------------------------------------------------------- the diffs
+
+/// Every port (a folder of `examples/python/` with a `workflow.py`)
+/// differs from its Temporal SDK version by import lines only, each
+/// `from temporalio...` becoming `from caisson...`, and its README shows
+/// that diff as `sdk_worker.py --print-diff` prints it.
+#[test]
+fn each_port_differs_from_its_sdk_version_by_its_imports_as_its_readme_shows() {
+    let mut ports: Vec<PathBuf> =
+        std::fs::read_dir(port_dir("")).unwrap().flatten().map(|e| e.path()).filter(|p| p.join("workflow.py").is_file()).collect();
+    ports.sort();
+    let names: Vec<String> = ports.iter().map(|p| p.file_name().unwrap().to_string_lossy().into_owned()).collect();
+    assert_eq!(names, ["expense-approval", "monitoring", "order-saga", "research"]);
+    for port in &ports {
+        let out = Command::new(python_bin()).arg(port_dir("sdk_worker.py")).arg(port).arg("--print-diff").output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let diff = String::from_utf8_lossy(&out.stdout).into_owned();
+        let changed = |sign: char| -> Vec<String> {
+            diff.lines()
+                .filter(|l| l.starts_with(sign) && !l.starts_with("+++") && !l.starts_with("---"))
+                .map(|l| l[1..].to_owned())
+                .collect()
+        };
+        let (removed, added) = (changed('-'), changed('+'));
+        assert!(!removed.is_empty(), "{}: no `# was:` line", port.display());
+        assert!(removed.iter().all(|l| l.starts_with("from temporalio")), "{}: only imports are changed back:\n{diff}", port.display());
+        let expected: Vec<String> = removed.iter().map(|l| l.replacen("from temporalio", "from caisson", 1)).collect();
+        assert_eq!(added, expected, "{}: each import names the same thing in caisson", port.display());
+        let readme = std::fs::read_to_string(port.join("README.md")).unwrap();
+        assert!(readme.contains(&diff), "{}/README.md does not show the current diff:\n{diff}", port.display());
+    }
+}
