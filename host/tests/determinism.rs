@@ -71,3 +71,37 @@ fn a_typescript_workflow_on_date_now_math_random_and_uuid4_replays_identically()
     assert_eq!(doc["result"]["same"], true, "values computed on replay equal the recorded ones: {doc:#}");
     replays_a_hundred_times(&server, "test-workflows-ts", &id);
 }
+
+#[test]
+fn a_python_workflow_on_the_standard_librarys_time_and_randomness_replays_identically() {
+    let server = Server::start();
+    let (id, doc) = run_without_cache(&server, &["test-workflows-py", "test-activities"], "py-stdlib", &[]);
+    let got = &doc["result"];
+    // time.time() and datetime.now() are workflow time, not the host's.
+    let (time, now) = (got["time"].as_f64().unwrap(), got["workflow_now"].as_f64().unwrap());
+    assert!((now - time).abs() < 60.0 && time > 1.7e9, "{got:#}");
+    assert_eq!(got["uuid"].as_str().map(str::len), Some(36), "{got:#}");
+    // Threads, files and sockets fail inside the guest; nothing of the host's.
+    assert!(got["thread"].as_str().unwrap().contains("thread"), "{got:#}");
+    let file = got["file"].as_str().unwrap();
+    assert!(file.starts_with("FileNotFoundError") || file.starts_with("PermissionError") || file.starts_with("OSError"), "{got:#}");
+    assert_ne!(got["socket"], "no error", "{got:#}");
+    assert_eq!(got["env"], serde_json::json!({}), "{got:#}");
+    replays_a_hundred_times(&server, "test-workflows-py", &id);
+
+    // asyncio timers, workflow.uuid4/random/now with a wait_condition timeout.
+    let (id, _) = run_without_cache(&server, &["test-workflows-py", "test-activities"], "py-timers", &["50"]);
+    replays_a_hundred_times(&server, "test-workflows-py", &id);
+}
+
+#[test]
+fn a_typescript_workflow_gets_workflow_time_seeded_bytes_and_no_network() {
+    let server = Server::start();
+    let (id, doc) = run_without_cache(&server, &["test-workflows-ts", "test-activities"], "escapes", &[]);
+    let got = &doc["result"];
+    let (date, started) = (got["date"].as_f64().unwrap(), got["started"].as_f64().unwrap());
+    assert!(date >= started && date - started < 60_000.0, "new Date() is workflow time: {got:#}");
+    assert_ne!(got["bytes"], "0,0,0,0,0,0,0,0", "crypto.getRandomValues draws from the run's generator: {got:#}");
+    assert!(got["fetch"].as_str().unwrap().contains("fetch cannot be used in Workflows"), "no network, and the error says so: {got:#}");
+    replays_a_hundred_times(&server, "test-workflows-ts", &id);
+}

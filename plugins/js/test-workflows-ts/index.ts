@@ -180,6 +180,35 @@ export async function randomness(): Promise<{ same: boolean; computed: string; r
   return { same: computed === recorded, computed, recorded };
 }
 
+/** What the JavaScript engine gives a workflow: `new Date()` and
+ * `crypto.getRandomValues` are replay-safe like Date.now() and
+ * Math.random(); the network is not there. Each attempt's error, by name. */
+export async function escapes(): Promise<Record<string, string | number>> {
+  const attempt = async (action: () => unknown): Promise<string> => {
+    try {
+      await action();
+      return 'no error';
+    } catch (e: any) {
+      return `${e?.name ?? 'Error'}: ${e?.message ?? e}`;
+    }
+  };
+  const bytes = new Uint8Array(8);
+  (globalThis as any).crypto?.getRandomValues?.(bytes);
+  const drawn = { date: new Date().getTime(), started: workflowInfo().startTime.getTime(), bytes: Array.from(bytes).join(',') };
+  const recorded = JSON.parse(await echo(JSON.stringify(drawn)));
+  return {
+    ...recorded,
+    fetch: await attempt(() => (globalThis as any).fetch('http://127.0.0.1:7233/')),
+  };
+}
+
+/** An infinite loop: fuel ends the activation, the task fails naming the
+ * plugin and the workflow, the worker goes on. */
+export async function spin(): Promise<number> {
+  let n = 0;
+  for (;;) n++;
+}
+
 /** An unexpected error (a TypeError): the workflow task fails with its stack. */
 export async function broken(): Promise<void> {
   await sleep(1);

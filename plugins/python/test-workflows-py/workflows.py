@@ -8,6 +8,14 @@ They call the Rust test activities (plugins/rust/test-activities:
 worker on another task queue.
 """
 import asyncio
+import datetime as dt
+import json
+import os
+import random
+import socket
+import threading
+import time
+import uuid
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import List, Optional
@@ -100,6 +108,53 @@ class Approval:
     approver: Optional[str] = None
     state: str = "pending"
     comments: List[str] = field(default_factory=list)
+
+
+def _attempt(action) -> str:
+    """What the guest sees when it tries `action`: its error, or none."""
+    try:
+        action()
+        return "no error"
+    except BaseException as e:  # noqa: BLE001 (the test wants any error, by name)
+        return f"{type(e).__name__}: {e}"
+
+
+@workflow.defn(name="py-stdlib")
+class Stdlib:
+    """What Python's standard library gives a workflow: time and randomness
+    are replay-safe (workflow time, the run's seeded generator), threads,
+    files and sockets fail inside the guest, the environment is empty.
+    The values drawn go to `echo` (recorded in history) so that a replay
+    that drew others would issue a different command."""
+
+    @workflow.run
+    async def run(self) -> dict:
+        drawn = {
+            "time": time.time(),
+            "datetime": dt.datetime.now(dt.timezone.utc).isoformat(),
+            "uuid": str(uuid.uuid4()),
+            "urandom": os.urandom(8).hex(),
+            "random": random.random(),
+        }
+        await workflow.execute_activity("echo", json.dumps(drawn), start_to_close_timeout=SHORT)
+        drawn["workflow_now"] = workflow.now().timestamp()
+        drawn["thread"] = _attempt(lambda: threading.Thread(target=lambda: None).start())
+        drawn["file"] = _attempt(lambda: open("/etc/passwd").read())
+        drawn["socket"] = _attempt(lambda: socket.create_connection(("127.0.0.1", 7233), timeout=1))
+        drawn["env"] = dict(os.environ)
+        return drawn
+
+
+@workflow.defn(name="py-spin")
+class Spin:
+    """An infinite loop: fuel ends the activation, the task fails naming
+    the plugin and the workflow, the worker goes on."""
+
+    @workflow.run
+    async def run(self) -> int:
+        n = 0
+        while True:
+            n += 1
 
 
 @workflow.defn(name="py-approval")

@@ -396,6 +396,12 @@ function installGlobals(sleep, CancellationScope) {
   globalThis.FinalizationRegistry = function FinalizationRegistry() {
     throw new DeterminismViolationError('FinalizationRegistry cannot be used in Workflows because GC is non-deterministic');
   };
+  // No network in a workflow: the engine's fetch would trap deep inside
+  // its stubbed wasi:http (the host links none), failing the task with no
+  // reason given. Say why, as an error the workflow can catch.
+  globalThis.fetch = () => {
+    throw new DeterminismViolationError('fetch cannot be used in Workflows: the network is not deterministic; call an activity');
+  };
   // setTimeout is a durable timer, as in the TypeScript SDK.
   const timeoutScopes = new Map();
   let nextTimeoutId = 1;
