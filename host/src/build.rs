@@ -85,9 +85,7 @@ pub fn build_repository(root: &Path, only: &[String]) -> Result<Vec<Built>> {
     let js_packages = [root.join("plugins/js")];
     for (script, folder) in [(Script::Js, "plugins/js"), (Script::Python, "plugins/python")] {
         let mut dirs = plugin_dirs(&root.join(folder), script.entries());
-        for example in subdirs(&root.join("examples")) {
-            dirs.extend(plugin_dirs(&example, script.entries()));
-        }
+        dirs.extend(example_plugin_dirs(&root.join("examples"), script.entries()));
         for dir in dirs {
             let name = file_name(&dir);
             if built.iter().any(|b| b.name == name) {
@@ -96,7 +94,7 @@ pub fn build_repository(root: &Path, only: &[String]) -> Result<Vec<Built>> {
             if wanted(&name) {
                 let extra: Vec<PathBuf> = match script {
                     Script::Js => js_packages.to_vec(),
-                    Script::Python => vec![root.join("plugins/python")],
+                    Script::Python => python_path(root, &dir),
                 };
                 built.push(build_scripted(script, &dir, &out, &extra)?);
             }
@@ -125,6 +123,35 @@ fn subdirs(dir: &Path) -> Vec<PathBuf> {
     let mut dirs: Vec<PathBuf> = std::fs::read_dir(dir).into_iter().flatten().flatten().map(|e| e.path()).filter(|p| p.is_dir()).collect();
     dirs.sort();
     dirs
+}
+
+/// The plugin folders of `examples/`: `examples/SCENARIO/PLUGIN/` and,
+/// for groups of scenarios (the Python SDK ports in `examples/python/`),
+/// `examples/GROUP/SCENARIO/PLUGIN/`.
+fn example_plugin_dirs(examples: &Path, entries: &[&str]) -> Vec<PathBuf> {
+    let mut dirs = Vec::new();
+    for scenario in subdirs(examples) {
+        dirs.extend(plugin_dirs(&scenario, entries));
+        for nested in subdirs(&scenario) {
+            dirs.extend(plugin_dirs(&nested, entries));
+        }
+    }
+    dirs
+}
+
+/// Where componentize-py finds a checkout's Python plugin's imports
+/// besides its own folder: the `caisson` package (`plugins/python`) and,
+/// for an example's plugin, the example's folder, so that its workflow
+/// plugin and its activity plugin import one `workflow.py` and one
+/// `activities.py` instead of two copies.
+fn python_path(root: &Path, plugin: &Path) -> Vec<PathBuf> {
+    let mut path = vec![root.join("plugins/python")];
+    if let Some(scenario) = plugin.parent().filter(|p| p.starts_with(root.join("examples")))
+        && scenario != root.join("examples")
+    {
+        path.push(scenario.to_path_buf());
+    }
+    path
 }
 
 /// Sub-folders of `dir` holding one of `entries` and a `wit/` folder.

@@ -8,11 +8,10 @@
 mod support;
 
 use serde_json::{Value as Json, json};
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
-use support::{Server, Worker, payload_values, plugin, python_bin, unique};
+use support::{Script, Server, Worker, attempts_of, http_get_json, payload_values, plugin, python_bin, scheduled_activities, unique};
 
 fn p(name: &str) -> String {
     plugin(name).display().to_string()
@@ -40,30 +39,6 @@ fn plugin_with_grants(dir: &Path, name: &str, grants: &str) -> String {
     wasm.display().to_string()
 }
 
-/// The activity types scheduled in a history, in order.
-fn scheduled_activities(history: &[Json]) -> Vec<String> {
-    history
-        .iter()
-        .filter_map(|e| e.get("activityTaskScheduledEventAttributes"))
-        .map(|a| a["activityType"]["name"].as_str().unwrap_or_default().to_owned())
-        .collect()
-}
-
-/// The attempt numbers of the started events of activity `activity_type`.
-fn attempts_of(history: &[Json], activity_type: &str) -> Vec<u64> {
-    let scheduled: Vec<String> = history
-        .iter()
-        .filter(|e| e["activityTaskScheduledEventAttributes"]["activityType"]["name"] == activity_type)
-        .map(|e| e["eventId"].as_str().unwrap_or_default().to_owned())
-        .collect();
-    history
-        .iter()
-        .filter_map(|e| e.get("activityTaskStartedEventAttributes"))
-        .filter(|a| scheduled.iter().any(|id| a["scheduledEventId"].as_str() == Some(id.as_str())))
-        .map(|a| a["attempt"].as_u64().unwrap_or(1))
-        .collect()
-}
-
 /// A workflow's JSON result, from `temporal workflow execute/result -o json`.
 fn result(doc: &Json) -> Json {
     assert_eq!(status(doc), "COMPLETED", "{doc:#}");
@@ -87,60 +62,6 @@ fn decide(server: &Server, id: &str, input: &str) -> (bool, String) {
 fn signal(server: &Server, id: &str, name: &str, input: &str) {
     let out = server.temporal(&["workflow", "signal", "--workflow-id", id, "--name", name, "--input", input]);
     assert!(out.status.success(), "signal {name} failed: {}", String::from_utf8_lossy(&out.stderr));
-}
-
-/// A helper script of an example (a Python server or worker), killed on
-/// drop. It prints one line when ready; for servers,
-/// `listening on http://127.0.0.1:PORT`.
-struct Script {
-    child: Child,
-    /// The ready line.
-    ready: String,
-}
-
-impl Script {
-    fn start(script: &Path, args: &[&str]) -> Script {
-        let mut child = Command::new(python_bin())
-            .arg(script)
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("start {}: {e}", script.display()));
-        let mut stdout = BufReader::new(child.stdout.take().unwrap());
-        let mut ready = String::new();
-        stdout.read_line(&mut ready).unwrap();
-        assert!(!ready.is_empty(), "{} exited before it was ready", script.display());
-        // Keep reading: a script writing to a closed pipe would fail.
-        std::thread::spawn(move || for _ in stdout.lines() {});
-        Script { child, ready: ready.trim().to_owned() }
-    }
-
-    /// The URL a server listens on.
-    fn url(&self) -> String {
-        self.ready.strip_prefix("listening on ").unwrap_or_else(|| panic!("not a server: {}", self.ready)).to_owned()
-    }
-}
-
-impl Drop for Script {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// `GET url` (plain HTTP on 127.0.0.1): the JSON body.
-fn http_get_json(url: &str) -> Json {
-    use std::io::{Read, Write};
-    let rest = url.strip_prefix("http://").unwrap();
-    let (authority, path) = rest.split_once('/').map(|(a, p)| (a, format!("/{p}"))).unwrap_or((rest, "/".into()));
-    let mut stream = std::net::TcpStream::connect(authority).unwrap();
-    write!(stream, "GET {path} HTTP/1.0\r\nHost: {authority}\r\n\r\n").unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
-    let body = response.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or_default();
-    serde_json::from_str(body).unwrap_or_else(|e| panic!("GET {url}: {e}: {response}"))
 }
 
 /// A list in a result printed by the Temporal CLI, which shows an empty

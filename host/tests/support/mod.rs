@@ -188,6 +188,30 @@ pub fn payload_values(payloads: &Json) -> Vec<Json> {
         .unwrap_or_default()
 }
 
+/// The activity types scheduled in a history, in order.
+pub fn scheduled_activities(history: &[Json]) -> Vec<String> {
+    history
+        .iter()
+        .filter_map(|e| e.get("activityTaskScheduledEventAttributes"))
+        .map(|a| a["activityType"]["name"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
+/// The attempt numbers of the started events of activity `activity_type`.
+pub fn attempts_of(history: &[Json], activity_type: &str) -> Vec<u64> {
+    let scheduled: Vec<String> = history
+        .iter()
+        .filter(|e| e["activityTaskScheduledEventAttributes"]["activityType"]["name"] == activity_type)
+        .map(|e| e["eventId"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    history
+        .iter()
+        .filter_map(|e| e.get("activityTaskStartedEventAttributes"))
+        .filter(|a| scheduled.iter().any(|id| a["scheduledEventId"].as_str() == Some(id.as_str())))
+        .map(|a| a["attempt"].as_u64().unwrap_or(1))
+        .collect()
+}
+
 /// A `caisson worker` process, killed on drop. Its log is kept.
 pub struct Worker {
     child: Child,
@@ -325,4 +349,70 @@ impl Drop for PythonWorker {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// A helper script of an example (a Python server or worker), killed on
+/// drop. It prints one line when ready; for servers,
+/// `listening on http://127.0.0.1:PORT`.
+pub struct Script {
+    child: Child,
+    /// The ready line.
+    pub ready: String,
+}
+
+impl Script {
+    /// Runs `script` with `args` under the setup's Python.
+    pub fn start(script: &Path, args: &[&str]) -> Script {
+        Self::spawn(script, args, &[], Stdio::null())
+    }
+
+    /// [`Script::start`] with extra environment variables, for workers:
+    /// the script's stderr goes to the test's (shown when a test fails).
+    pub fn start_with_env(script: &Path, args: &[&str], env: &[(&str, &str)]) -> Script {
+        Self::spawn(script, args, env, Stdio::inherit())
+    }
+
+    fn spawn(script: &Path, args: &[&str], env: &[(&str, &str)], stderr: Stdio) -> Script {
+        let mut child = Command::new(python_bin())
+            .arg(script)
+            .args(args)
+            .envs(env.iter().copied())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(stderr)
+            .spawn()
+            .unwrap_or_else(|e| panic!("start {}: {e}", script.display()));
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        let mut ready = String::new();
+        stdout.read_line(&mut ready).unwrap();
+        assert!(!ready.is_empty(), "{} exited before it was ready", script.display());
+        // Keep reading: a script writing to a closed pipe would fail.
+        std::thread::spawn(move || for _ in stdout.lines() {});
+        Script { child, ready: ready.trim().to_owned() }
+    }
+
+    /// The URL a server listens on.
+    pub fn url(&self) -> String {
+        self.ready.strip_prefix("listening on ").unwrap_or_else(|| panic!("not a server: {}", self.ready)).to_owned()
+    }
+}
+
+impl Drop for Script {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `GET url` (plain HTTP on 127.0.0.1): the JSON body.
+pub fn http_get_json(url: &str) -> Json {
+    use std::io::{Read, Write};
+    let rest = url.strip_prefix("http://").unwrap();
+    let (authority, path) = rest.split_once('/').map(|(a, p)| (a, format!("/{p}"))).unwrap_or((rest, "/".into()));
+    let mut stream = std::net::TcpStream::connect(authority).unwrap();
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: {authority}\r\n\r\n").unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let body = response.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or_default();
+    serde_json::from_str(body).unwrap_or_else(|e| panic!("GET {url}: {e}: {response}"))
 }

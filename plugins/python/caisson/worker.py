@@ -111,6 +111,12 @@ if KIND == "workflow":
     __all__ = ["Declarations", "Dynamic", "Queries"]
 
 else:
+    # Modules the standard library imports lazily on a first network
+    # call, imported now so they are in the snapshot: `socket.getaddrinfo`
+    # encodes host names with the `idna` codec (`urllib.request.urlopen`,
+    # `http.client` and `socket.create_connection` all go through it).
+    import encodings.idna  # noqa: F401
+
     from ._activity_runner import ActivityFailed, run_activity
     from ._host import WitActivityHost
 

@@ -1,0 +1,4 @@
+"""The py-order-workflow plugin: OrderSagaWorkflow of ../workflow.py."""
+import workflow  # noqa: F401  (@workflow.defn classes register on import)
+
+from caisson.worker import *  # noqa: F401,F403  (Declarations, Dynamic, Queries)
