@@ -407,7 +407,11 @@ fn report(p: &caisson::registry::LoadedPlugin) {
 
 async fn replay(plugins: Vec<PathBuf>, histories: Vec<PathBuf>, jobs: usize) -> anyhow::Result<ExitCode> {
     use caisson::replay::{self, ReplayOutcome};
-    let engines = Engines::new(&EngineOptions::default(), ComponentCache::new(default_cache_dir())).context("setting up wasmtime")?;
+    // The worker's pooling allocator: each replay worker holds one run at
+    // a time (two while one is evicted and the next starts), and a pooled
+    // slot is reused instead of mapping and unmapping memory per history.
+    let options = EngineOptions::for_worker(jobs.saturating_mul(2), 0)?;
+    let engines = Engines::new(&options, ComponentCache::new(default_cache_dir())).context("setting up wasmtime")?;
     start_epoch_ticker(&[&engines.workflow, &engines.activity]);
     let mut registry = Registry::new(engines)?;
     for path in &plugins {
@@ -418,8 +422,8 @@ async fn replay(plugins: Vec<PathBuf>, histories: Vec<PathBuf>, jobs: usize) -> 
     anyhow::ensure!(!files.is_empty(), "no history files found in {histories:?}");
     let (mut ok, mut failed) = (0usize, 0usize);
     let mut loaded = Vec::new();
-    for file in &files {
-        match replay::read_history(file) {
+    for read in replay::read_histories(&files, jobs) {
+        match read {
             Ok(h) if registry.workflow(&h.workflow_type).is_none() => {
                 failed += 1;
                 let served: Vec<&str> = registry.workflow_types().collect();

@@ -11,7 +11,7 @@ use serde_json::{Value as Json, json};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
-use support::{Script, Server, Worker, attempts_of, http_get_json, payload_values, plugin, python_bin, scheduled_activities, unique};
+use support::{Script, Server, Worker, attempts_of, http_get_json, payload_values, plugin, python_bin, python_client, scheduled_activities, unique};
 
 fn p(name: &str) -> String {
     plugin(name).display().to_string()
@@ -214,10 +214,8 @@ async def main(address, wid):
     print(json.dumps(await asyncio.gather(decide("carol", True), decide("dave", False))))
 
 asyncio.run(main(*sys.argv[1:]))
-sys.stdout.flush()
-os._exit(0)
 "#;
-    let out = Command::new(python_bin()).args(["-c", script, &server.address, &id]).output().expect("run the Python SDK client");
+    let out = python_client(script, &[&server.address, &id]);
     let printed = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{printed}{}", String::from_utf8_lossy(&out.stderr));
     let decisions: Vec<Json> = serde_json::from_str(printed.trim()).unwrap_or_else(|e| panic!("{e}: {printed}"));

@@ -8,7 +8,6 @@ mod support;
 
 use serde_json::{Value as Json, json};
 use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 use support::{PythonWorker, Server, Worker, payload_values, plugin, unique};
 
@@ -16,9 +15,6 @@ fn p(name: &str) -> String {
     plugin(name).display().to_string()
 }
 
-fn text(out: &std::process::Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
-}
 
 /// The decoded result of a completed run.
 fn completed(doc: &Json) -> Json {
@@ -44,13 +40,13 @@ fn start_worker(server: &Server, tq: &str, extra: &[&str]) -> Worker {
 
 fn update(server: &Server, id: &str, name: &str, input: &str) -> (bool, String) {
     let out = server.temporal(&["workflow", "update", "execute", "--workflow-id", id, "--name", name, "--input", input]);
-    (out.status.success(), text(&out))
+    (out.status.success(), support::printed(&out))
 }
 
 fn query(server: &Server, id: &str, name: &str) -> String {
     let out = server.temporal(&["workflow", "query", "--workflow-id", id, "--name", name]);
-    assert!(out.status.success(), "query {name}: {}", text(&out));
-    text(&out)
+    assert!(out.status.success(), "query {name}: {}", support::printed(&out));
+    support::printed(&out)
 }
 
 fn event_types(server: &Server, id: &str) -> Vec<String> {
@@ -69,7 +65,7 @@ fn scheduled_activities(server: &Server, id: &str) -> Vec<String> {
 
 fn wait_for_running_activity(server: &Server, id: &str) {
     for _ in 0..150 {
-        let out = text(&server.temporal(&["workflow", "describe", "--workflow-id", id, "-o", "json"]));
+        let out = support::printed(&server.temporal(&["workflow", "describe", "--workflow-id", id, "-o", "json"]));
         if out.contains("PENDING_ACTIVITY_STATE_STARTED") || out.contains("PENDING_ACTIVITY_STATE_SCHEDULED") {
             return;
         }
@@ -122,7 +118,7 @@ fn greeting_parallel_work_timers_local_activities_children_and_failures_replayed
     assert_eq!(children[0], json!({"n": 0, "memo": {"index": 0}, "parent": parent}));
     assert_eq!(children[1], json!({"n": 2, "memo": {"index": 1}, "parent": parent}));
     assert_eq!(children[2], json!({"n": 200, "memo": {"by": "name"}, "parent": parent}));
-    let describe = text(&server.temporal(&["workflow", "describe", "--workflow-id", &format!("{parent}-child-1"), "-o", "json"]));
+    let describe = support::printed(&server.temporal(&["workflow", "describe", "--workflow-id", &format!("{parent}-child-1"), "-o", "json"]));
     assert!(describe.contains("index"), "the child shows its memo: {describe}");
 
     // The ported SDK sample: its workflow here, its activity in test-activities-py.
@@ -157,7 +153,7 @@ fn signals_queries_also_after_completion_and_updates_with_a_validator() {
     assert!(ok && out.contains("250"), "the handler ran an activity and returned: {out}");
     for (name, input) in [("comment", "\"looks fine\""), ("approve", "\"alice\"")] {
         let out = server.temporal(&["workflow", "signal", "--workflow-id", &id, "--name", name, "--input", input]);
-        assert!(out.status.success(), "{}", text(&out));
+        assert!(out.status.success(), "{}", support::printed(&out));
     }
     let result = completed(&server.result(&id));
     assert_eq!(result["amount"].as_f64(), Some(250.0), "{result}");
@@ -180,7 +176,7 @@ fn cancellation_compensates_in_a_shielded_activity_and_ends_canceled() {
     server.start_workflow(&tq, "py-cancellable", &id, &["600000"]);
     wait_for_running_activity(&server, &id);
     let out = server.temporal(&["workflow", "cancel", "--workflow-id", &id]);
-    assert!(out.status.success(), "{}", text(&out));
+    assert!(out.status.success(), "{}", support::printed(&out));
     let doc = server.result(&id);
     assert_eq!(doc["status"], "CANCELED", "{doc:#}");
     assert_eq!(scheduled_activities(&server, &id), ["sleep-ms", "step"], "the compensation ran after the cancellation");
@@ -202,7 +198,7 @@ fn cancellation_compensates_in_a_shielded_activity_and_ends_canceled() {
 fn search_attributes_and_memo_upserted_across_continue_as_new() {
     let server = Server::start();
     let out = server.temporal(&["operator", "search-attribute", "create", "--name", "OrderStatus", "--type", "Keyword"]);
-    assert!(out.status.success(), "{}", text(&out));
+    assert!(out.status.success(), "{}", support::printed(&out));
     let tq = unique("py-upserts");
     let _worker = start_worker(&server, &tq, &[]);
     let id = unique("py-upserts");
@@ -210,14 +206,14 @@ fn search_attributes_and_memo_upserted_across_continue_as_new() {
     assert_eq!(result, json!({"round": 2, "memo": {"note": "upserted", "round": 2}, "status": "round-2", "continued": true}));
     let mut found = String::new();
     for _ in 0..50 {
-        found = text(&server.temporal(&["workflow", "list", "--query", "OrderStatus=\"round-2\""]));
+        found = support::printed(&server.temporal(&["workflow", "list", "--query", "OrderStatus=\"round-2\""]));
         if found.contains(&id) {
             break;
         }
         std::thread::sleep(Duration::from_millis(200));
     }
     assert!(found.contains(&id), "the upserted search attribute finds the workflow: {found}");
-    let describe = text(&server.temporal(&["workflow", "describe", "--workflow-id", &id, "-o", "json"]));
+    let describe = support::printed(&server.temporal(&["workflow", "describe", "--workflow-id", &id, "-o", "json"]));
     assert!(describe.contains("upserted"), "describe shows the upserted memo: {describe}");
 }
 
@@ -229,7 +225,7 @@ fn an_unexpected_exception_fails_the_task_with_its_traceback_and_the_workflow_st
     let id = unique("py-buggy");
     server.start_workflow(&tq, "py-buggy", &id, &[]);
     let out = server.temporal(&["workflow", "signal", "--workflow-id", &id, "--name", "take", "--input", "\"pear\""]);
-    assert!(out.status.success(), "{}", text(&out));
+    assert!(out.status.success(), "{}", support::printed(&out));
     // The failure's message ends with the exception, its stack trace is
     // the Python traceback (what `temporal workflow show` prints).
     let event = server.wait_for_event(&id, "EVENT_TYPE_WORKFLOW_TASK_FAILED", Duration::from_secs(60));
@@ -241,7 +237,7 @@ fn an_unexpected_exception_fails_the_task_with_its_traceback_and_the_workflow_st
         assert!(trace.contains(needle), "the task failure has the traceback ({needle}): {failure:#}");
     }
     worker.wait_for_log("KeyError: 'pear'", Duration::from_secs(30));
-    let describe = text(&server.temporal(&["workflow", "describe", "--workflow-id", &id, "-o", "json"]));
+    let describe = support::printed(&server.temporal(&["workflow", "describe", "--workflow-id", &id, "-o", "json"]));
     assert!(describe.contains("WORKFLOW_EXECUTION_STATUS_RUNNING"), "the workflow is not failed: {describe}");
     // The worker goes on serving other workflows.
     assert_eq!(completed(&server.execute(&tq, "py-greeting", &["\"Bo\""])), "Hello, Bo!");
@@ -286,11 +282,7 @@ async def main(address, tq):
 
 asyncio.run(main(*sys.argv[1:]))
 "#;
-    let out = Command::new(support::python_bin())
-        .current_dir(tmp.path())
-        .args(["-c", runner, &server.address, &unique("sdk-sample")])
-        .output()
-        .expect("run the Python SDK");
-    assert!(out.status.success(), "{}", text(&out));
+    let out = support::python_client_in(Some(tmp.path()), runner, &[&server.address, &unique("sdk-sample")]);
+    assert!(out.status.success(), "{}", support::printed(&out));
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), on_caisson.as_str().unwrap());
 }

@@ -17,13 +17,13 @@ fn replay(plugin_name: &str, files: &[std::path::PathBuf]) -> (i32, String) {
         .args(files)
         .output()
         .expect("run caisson replay");
-    (out.status.code().unwrap_or(-1), text(&out))
+    (out.status.code().unwrap_or(-1), support::printed(&out))
 }
 
 /// Writes `temporal workflow show -o json` of `id` into `dir/ID.json`.
 fn record_history(server: &Server, id: &str, dir: &std::path::Path) -> std::path::PathBuf {
     let out = server.temporal(&["workflow", "show", "-o", "json", "--workflow-id", id]);
-    assert!(out.status.success(), "{}", text(&out));
+    assert!(out.status.success(), "{}", support::printed(&out));
     let file = dir.join(format!("{id}.json"));
     std::fs::write(&file, &out.stdout).unwrap();
     file
@@ -33,14 +33,11 @@ fn p(name: &str) -> String {
     plugin(name).display().to_string()
 }
 
-fn text(out: &std::process::Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
-}
 
 /// `temporal workflow update execute`: (succeeded, stdout + stderr).
 fn update(server: &Server, id: &str, name: &str, input: &str) -> (bool, String) {
     let out = server.temporal(&["workflow", "update", "execute", "--workflow-id", id, "--name", name, "--input", input]);
-    (out.status.success(), text(&out))
+    (out.status.success(), support::printed(&out))
 }
 
 /// Waits until the workflow has an activity running on a worker (history
@@ -48,7 +45,7 @@ fn update(server: &Server, id: &str, name: &str, input: &str) -> (bool, String) 
 /// `describe` is the place to look).
 fn wait_for_running_activity(server: &Server, id: &str) {
     for _ in 0..100 {
-        let out = text(&server.temporal(&["workflow", "describe", "--workflow-id", id, "-o", "json"]));
+        let out = support::printed(&server.temporal(&["workflow", "describe", "--workflow-id", id, "-o", "json"]));
         if out.contains("PENDING_ACTIVITY_STATE_STARTED") {
             return;
         }
@@ -135,11 +132,8 @@ async def main(address, tq, wid):
 
 asyncio.run(main(*sys.argv[1:]))
 "#;
-    let out = std::process::Command::new(support::python_bin())
-        .args(["-c", script, &server.address, &tq, &id])
-        .output()
-        .expect("run the Python SDK client");
-    let printed = text(&out);
+    let out = support::python_client(script, &[&server.address, &tq, &id]);
+    let printed = support::printed(&out);
     assert!(out.status.success(), "{printed}");
     assert!(printed.contains("AMOUNT 400"), "{printed}");
     assert!(printed.contains("RESULT approved by bob for 400"), "{printed}");
@@ -149,7 +143,7 @@ asyncio.run(main(*sys.argv[1:]))
 fn search_attributes_and_memo_are_upserted_and_given_to_children() {
     let server = Server::start();
     let created = server.temporal(&["operator", "search-attribute", "create", "--name", "OrderStatus", "--type", "Keyword"]);
-    assert!(created.status.success(), "{}", text(&created));
+    assert!(created.status.success(), "{}", support::printed(&created));
     let tq = unique("sa");
     let _worker = Worker::start(&server, &tq, &[&p("test-workflows"), &p("test-activities")]);
     let id = unique("order");
@@ -162,7 +156,7 @@ fn search_attributes_and_memo_are_upserted_and_given_to_children() {
     let query = "OrderStatus=\"shipped\"";
     let mut listed = String::new();
     for _ in 0..50 {
-        listed = text(&server.temporal(&["workflow", "list", "--query", query, "-o", "json"]));
+        listed = support::printed(&server.temporal(&["workflow", "list", "--query", query, "-o", "json"]));
         if listed.contains(&id) {
             break;
         }
@@ -171,10 +165,10 @@ fn search_attributes_and_memo_are_upserted_and_given_to_children() {
     assert!(listed.contains(&id), "`temporal workflow list --query {query}` finds it: {listed}");
 
     // The current details set by the workflow, through Temporal's metadata query.
-    let metadata = text(&server.temporal(&["workflow", "metadata", "--workflow-id", &id]));
+    let metadata = support::printed(&server.temporal(&["workflow", "metadata", "--workflow-id", &id]));
     assert!(metadata.contains("order **shipped**"), "`temporal workflow metadata` shows the current details: {metadata}");
 
-    let describe = |wid: &str| text(&server.temporal(&["workflow", "describe", "--workflow-id", wid, "-o", "json"]));
+    let describe = |wid: &str| support::printed(&server.temporal(&["workflow", "describe", "--workflow-id", wid, "-o", "json"]));
     let parent = describe(&id);
     assert!(parent.contains("note") && parent.contains("fragile"), "describe shows the upserted memo: {parent}");
     // The Python SDK client's describe() reads the same upserts.
@@ -189,15 +183,9 @@ async def main(address, wid):
     print("SEARCH", json.dumps({p.key.name: p.value for p in described.typed_search_attributes}, sort_keys=True))
 
 asyncio.run(main(*sys.argv[1:]))
-sys.stdout.flush()
-# The SDK's core threads can abort at interpreter exit: leave at once.
-os._exit(0)
 "#;
-    let out = std::process::Command::new(support::python_bin())
-        .args(["-c", script, &server.address, &id])
-        .output()
-        .expect("run the Python SDK client");
-    let printed = text(&out);
+    let out = support::python_client(script, &[&server.address, &id]);
+    let printed = support::printed(&out);
     assert!(out.status.success(), "{printed}");
     assert!(printed.contains(r#"MEMO {"note": {"fragile": true}}"#), "describe() shows the upserted memo: {printed}");
     assert!(printed.contains(r#""OrderStatus": "shipped""#), "describe() shows the upserted search attribute: {printed}");
@@ -236,7 +224,7 @@ fn cancelling_a_workflow_cancels_what_it_waits_on_and_ends_it_cancelled() {
     server.start_workflow(&tq, "cancellable-wait", &id, &[]);
     wait_for_running_activity(&server, &id);
     let out = server.temporal(&["workflow", "cancel", "--workflow-id", &id]);
-    assert!(out.status.success(), "{}", text(&out));
+    assert!(out.status.success(), "{}", support::printed(&out));
     let doc = server.result(&id);
     assert_eq!(doc["status"], "CANCELED", "{doc:#}");
     let types = event_types(&server, &id);
@@ -252,7 +240,7 @@ fn cancelling_a_workflow_cancels_what_it_waits_on_and_ends_it_cancelled() {
     server.wait_for_event(&id, "EVENT_TYPE_ACTIVITY_TASK_COMPLETED", Duration::from_secs(20));
     wait_for_running_activity(&server, &id);
     let out = server.temporal(&["workflow", "cancel", "--workflow-id", &id]);
-    assert!(out.status.success(), "{}", text(&out));
+    assert!(out.status.success(), "{}", support::printed(&out));
     let doc = server.result(&id);
     assert_eq!(doc["status"], "CANCELED", "{doc:#}");
     let types = event_types(&server, &id);
@@ -308,7 +296,7 @@ fn a_local_activity_timeout_is_told_apart_and_marker_histories_replay() {
 fn a_malformed_upsert_fails_the_workflow_task_with_the_servers_reason_and_the_worker_keeps_serving() {
     let server = Server::start();
     let created = server.temporal(&["operator", "search-attribute", "create", "--name", "OrderStatus", "--type", "Keyword"]);
-    assert!(created.status.success(), "{}", text(&created));
+    assert!(created.status.success(), "{}", support::printed(&created));
     let tq = unique("badsa");
     let _worker = Worker::start(&server, &tq, &[&p("test-workflows"), &p("test-activities")]);
     // Temporal's own words, e.g. `BadSearchAttributes: Namespace default
@@ -348,7 +336,7 @@ fn priority_and_fairness_keys_are_in_history_for_an_activity_and_a_child() {
 /// `temporal workflow signal`.
 fn signal(server: &Server, id: &str, name: &str, input: &str) {
     let out = server.temporal(&["workflow", "signal", "--workflow-id", id, "--name", name, "--input", input]);
-    assert!(out.status.success(), "signal {name}: {}", text(&out));
+    assert!(out.status.success(), "signal {name}: {}", support::printed(&out));
 }
 
 #[test]
@@ -413,7 +401,7 @@ fn async_cancellation_reaches_every_task_and_a_shielded_compensation_completes()
     server.wait_for_event(&id, "EVENT_TYPE_ACTIVITY_TASK_COMPLETED", Duration::from_secs(20));
     wait_for_running_activity(&server, &id);
     let out = server.temporal(&["workflow", "cancel", "--workflow-id", &id]);
-    assert!(out.status.success(), "{}", text(&out));
+    assert!(out.status.success(), "{}", support::printed(&out));
     let doc = server.result(&id);
     assert_eq!(doc["status"], "CANCELED", "{doc:#}");
 

@@ -14,9 +14,6 @@ fn p(name: &str) -> String {
     plugin(name).display().to_string()
 }
 
-fn text(out: &std::process::Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
-}
 
 /// The plugins every test serves, plus `extra` flags.
 fn worker(server: &Server, tq: &str, extra: &[&str]) -> Worker {
@@ -40,18 +37,18 @@ fn event_types(server: &Server, id: &str) -> Vec<String> {
 }
 
 fn query(server: &Server, id: &str, name: &str) -> String {
-    text(&server.temporal(&["workflow", "query", "--workflow-id", id, "--name", name]))
+    support::printed(&server.temporal(&["workflow", "query", "--workflow-id", id, "--name", name]))
 }
 
 /// `temporal workflow update execute`: (succeeded, stdout + stderr).
 fn update(server: &Server, id: &str, name: &str, input: &str) -> (bool, String) {
     let out = server.temporal(&["workflow", "update", "execute", "--workflow-id", id, "--name", name, "--input", input]);
-    (out.status.success(), text(&out))
+    (out.status.success(), support::printed(&out))
 }
 
 fn wait_for_running_activity(server: &Server, id: &str) {
     for _ in 0..150 {
-        let out = text(&server.temporal(&["workflow", "describe", "--workflow-id", id, "-o", "json"]));
+        let out = support::printed(&server.temporal(&["workflow", "describe", "--workflow-id", id, "-o", "json"]));
         if out.contains("PENDING_ACTIVITY_STATE_STARTED") {
             return;
         }
@@ -86,7 +83,7 @@ fn activities_retries_parallel_work_timers_children_and_local_activities() {
     let result = completed(&doc);
     assert_eq!(result["first"], json!({ "word": "WORD", "memo": { "from": "parent", "word": "word" }, "parent": id }), "{result:#}");
     assert_eq!(result["second"]["word"], "WORD2", "{result:#}");
-    let child = text(&server.temporal(&["workflow", "describe", "--workflow-id", &format!("{id}-child"), "-o", "json"]));
+    let child = support::printed(&server.temporal(&["workflow", "describe", "--workflow-id", &format!("{id}-child"), "-o", "json"]));
     assert!(child.contains("from") && child.contains("parent"), "the child was started with the memo: {child}");
 
     // A local activity failing twice, then succeeding: markers, no remote activity.
@@ -127,7 +124,7 @@ fn signals_queries_and_updates_with_validators_also_on_replay() {
     assert!(status.contains("pending") && status.contains("250") && status.contains("CHECKED"), "{status}");
 
     let out = server.temporal(&["workflow", "signal", "--workflow-id", &id, "--name", "approve", "--input", r#""carol""#]);
-    assert!(out.status.success(), "{}", text(&out));
+    assert!(out.status.success(), "{}", support::printed(&out));
     assert_eq!(completed(&server.result(&id)), json!("approved by carol for 250"));
     let status = query(&server, &id, "status");
     assert!(status.contains("approved") && status.contains("carol"), "queried after completion: {status}");
@@ -139,14 +136,14 @@ fn signals_queries_and_updates_with_validators_also_on_replay() {
     server.start_workflow(&tq, "unblockOrCancel", &id, &[]);
     assert!(query(&server, &id, "isBlocked").contains("true"));
     let out = server.temporal(&["workflow", "signal", "--workflow-id", &id, "--name", "unblock"]);
-    assert!(out.status.success(), "{}", text(&out));
+    assert!(out.status.success(), "{}", support::printed(&out));
     assert_eq!(server.result(&id)["status"], "COMPLETED");
     assert!(query(&server, &id, "isBlocked").contains("false"));
     let id = unique("cancelled");
     server.start_workflow(&tq, "unblockOrCancel", &id, &[]);
     assert!(query(&server, &id, "isBlocked").contains("true"));
     let out = server.temporal(&["workflow", "cancel", "--workflow-id", &id]);
-    assert!(out.status.success(), "{}", text(&out));
+    assert!(out.status.success(), "{}", support::printed(&out));
     assert_eq!(server.result(&id)["status"], "CANCELED", "the sample rethrows the CancelledFailure");
 }
 
@@ -154,7 +151,7 @@ fn signals_queries_and_updates_with_validators_also_on_replay() {
 fn search_attributes_and_memo_are_upserted() {
     let server = Server::start();
     let created = server.temporal(&["operator", "search-attribute", "create", "--name", "OrderStatus", "--type", "Keyword"]);
-    assert!(created.status.success(), "{}", text(&created));
+    assert!(created.status.success(), "{}", support::printed(&created));
     let tq = unique("ts-sa");
     let _worker = worker(&server, &tq, &[]);
     let id = unique("order");
@@ -167,14 +164,14 @@ fn search_attributes_and_memo_are_upserted() {
     let query = "OrderStatus=\"shipped\"";
     let mut listed = String::new();
     for _ in 0..50 {
-        listed = text(&server.temporal(&["workflow", "list", "--query", query, "-o", "json"]));
+        listed = support::printed(&server.temporal(&["workflow", "list", "--query", query, "-o", "json"]));
         if listed.contains(&id) {
             break;
         }
         std::thread::sleep(Duration::from_millis(200));
     }
     assert!(listed.contains(&id), "`temporal workflow list --query {query}` finds it: {listed}");
-    let describe = text(&server.temporal(&["workflow", "describe", "--workflow-id", &id, "-o", "json"]));
+    let describe = support::printed(&server.temporal(&["workflow", "describe", "--workflow-id", &id, "-o", "json"]));
     assert!(describe.contains("fragile"), "describe shows the upserted memo: {describe}");
 }
 
@@ -188,7 +185,7 @@ fn a_cancelled_saga_compensates_in_a_non_cancellable_scope_then_ends_cancelled()
     server.wait_for_event(&id, "EVENT_TYPE_ACTIVITY_TASK_COMPLETED", Duration::from_secs(60));
     wait_for_running_activity(&server, &id);
     let out = server.temporal(&["workflow", "cancel", "--workflow-id", &id]);
-    assert!(out.status.success(), "{}", text(&out));
+    assert!(out.status.success(), "{}", support::printed(&out));
     let doc = server.result(&id);
     assert_eq!(doc["status"], "CANCELED", "{doc:#}");
     let types = event_types(&server, &id);
@@ -213,7 +210,7 @@ fn replays_are_deterministic_and_failures_fail_the_task_or_the_workflow() {
     // The same history replayed offline by `caisson replay`, twice in one
     // process (two fresh instances): the same commands.
     let history = server.temporal(&["workflow", "show", "--workflow-id", &id, "-o", "json"]);
-    assert!(history.status.success(), "{}", text(&history));
+    assert!(history.status.success(), "{}", support::printed(&history));
     let dir = tempfile::tempdir().unwrap();
     for n in 0..2 {
         std::fs::write(dir.path().join(format!("randomness-{n}.json")), &history.stdout).unwrap();
@@ -223,7 +220,7 @@ fn replays_are_deterministic_and_failures_fail_the_task_or_the_workflow() {
         .arg(dir.path())
         .output()
         .unwrap();
-    let replayed = text(&out);
+    let replayed = support::printed(&out);
     assert!(out.status.success() && replayed.matches("ok ").count() == 2, "caisson replay: {replayed}");
 
     // continueAsNew: three new runs, the last one returns.
@@ -248,5 +245,5 @@ fn replays_are_deterministic_and_failures_fail_the_task_or_the_workflow() {
     assert!(stack.contains("broken@index.js"), "its stack trace names the workflow function: {failure:#}");
     worker.wait_for_log("workflow task failed at:", Duration::from_secs(30));
     let out = server.temporal(&["workflow", "terminate", "--workflow-id", &id]);
-    assert!(out.status.success(), "{}", text(&out));
+    assert!(out.status.success(), "{}", support::printed(&out));
 }

@@ -168,10 +168,7 @@ asyncio.run(main())
         ["json/plain", "eyJ4IjoxfQ=="], // {"x":1}: JSON, but the handler takes a string
         ["json/plain", "ImFsaWNlIg=="], // "alice"
     ]);
-    let out = std::process::Command::new(support::python_bin())
-        .args(["-c", script, &server.address, &id, &signals.to_string()])
-        .output()
-        .unwrap();
+    let out = support::python_client(script, &[&server.address, &id, &signals.to_string()]);
     assert!(out.status.success(), "sending signals: {}", String::from_utf8_lossy(&out.stderr));
 
     let doc = server.result(&id);

@@ -30,6 +30,20 @@ pub struct MemoryBudgetExhausted {
     pub limit: u64,
 }
 
+/// A growth past the plugin's own `memory_mb` ceiling: the instance traps
+/// with this (never the host), so the attempt or workflow task fails.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "exceeded its memory limit of {} MiB (growing linear memory to {} MiB); raise `memory_mb` in the plugin's manifest if it needs more",
+    limit >> 20, desired.div_ceil(1 << 20)
+)]
+pub struct MemoryLimitExceeded {
+    /// Bytes the memory would have grown to.
+    pub desired: usize,
+    /// The plugin's ceiling, in bytes.
+    pub limit: usize,
+}
+
 /// Bytes of linear memory all instances of a worker may hold together.
 /// Cloning shares the counter.
 #[derive(Debug, Clone)]
@@ -131,9 +145,7 @@ impl wasmtime::ResourceLimiter for BudgetedLimits {
         if let Some(max) = self.max_memory
             && desired > max
         {
-            // The same error a plain `StoreLimits` gives, so failures read
-            // "exceeded its memory limit of N MiB".
-            return Err(wasmtime::Error::msg(format!("memory of {desired} bytes exceeds the memory limit of {max} bytes")));
+            return Err(MemoryLimitExceeded { desired, limit: max }.into());
         }
         let delta = desired.saturating_sub(current) as u64;
         self.budget.try_reserve(delta)?;
@@ -179,7 +191,9 @@ mod tests {
         let budget = MemoryBudget::new(1 << 30);
         let mut limits = BudgetedLimits::new(Some(1 << 20), budget.clone());
         let err = limits.memory_growing(0, 2 << 20, None).unwrap_err();
-        assert!(err.to_string().contains("exceeds the memory limit"), "{err}");
+        let exceeded = err.downcast_ref::<MemoryLimitExceeded>().unwrap();
+        assert_eq!((exceeded.desired, exceeded.limit), (2 << 20, 1 << 20));
+        assert!(err.to_string().contains("exceeded its memory limit of 1 MiB (growing linear memory to 2 MiB); raise `memory_mb`"), "{err}");
         assert_eq!(budget.held(), 0);
     }
 

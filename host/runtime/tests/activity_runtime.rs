@@ -3,8 +3,7 @@
 
 mod common;
 
-use caisson_runtime::activity::bindings::ActivityInfo;
-use caisson_runtime::activity::{ActivityPlugin, Attempt, AttemptOutcome, Cancellation};
+use caisson_runtime::activity::{ActivityPlugin, Attempt, AttemptOutcome};
 use caisson_runtime::loader::Plugin;
 use caisson_runtime::settings::{DirAccess, DirGrant, PluginSettings};
 use serde_json::json;
@@ -19,24 +18,7 @@ fn hostile(settings: PluginSettings) -> Arc<ActivityPlugin> {
 }
 
 fn attempt(activity_type: &str) -> Arc<Attempt> {
-    Arc::new(Attempt {
-        info: ActivityInfo {
-            activity_id: "1".into(),
-            activity_type: activity_type.into(),
-            task_queue: "runtime-tests".into(),
-            workflow_namespace: "default".into(),
-            workflow_type: "w".into(),
-            workflow_id: "w-1".into(),
-            workflow_run_id: "r-1".into(),
-            attempt: 1,
-            start_to_close_timeout_ms: None,
-            heartbeat_timeout_ms: None,
-        },
-        last_heartbeat_details: None,
-        cancellation: Arc::new(Cancellation::default()),
-        heartbeat: Arc::new(|_| {}),
-        plugin: "hostile-activities".into(),
-    })
+    common::attempt_of("hostile-activities", activity_type)
 }
 
 async fn run(plugin: &ActivityPlugin, activity_type: &str, args: Vec<serde_json::Value>) -> AttemptOutcome {

@@ -6,13 +6,12 @@
 
 mod common;
 
-use caisson_runtime::activity::bindings::ActivityInfo;
-use caisson_runtime::activity::{ActivityPlugin, Attempt, AttemptOutcome, Cancellation};
+use caisson_runtime::activity::{ActivityPlugin, Attempt, AttemptOutcome};
 use caisson_runtime::loader::Plugin;
 use caisson_runtime::settings::PluginSettings;
-use caisson_runtime::workflow::bindings::{Outcome, WorkflowInfo};
+use caisson_runtime::workflow::bindings::Outcome;
 use caisson_runtime::workflow::state::{Command, Job};
-use caisson_runtime::workflow::{Activation, HandlerKind, StartRequest, WorkflowPlugin, WorkflowRun};
+use caisson_runtime::workflow::{Activation, HandlerKind, WorkflowPlugin, WorkflowRun};
 use serde_json::json;
 use std::sync::Arc;
 
@@ -31,20 +30,7 @@ fn activities() -> Arc<ActivityPlugin> {
 }
 
 fn start(plugin: &Arc<WorkflowPlugin>, workflow_type: &str, args: Vec<serde_json::Value>) -> WorkflowRun {
-    let info = WorkflowInfo {
-        namespace: "default".into(),
-        task_queue: "runtime-tests".into(),
-        workflow_type: workflow_type.into(),
-        workflow_id: format!("{workflow_type}-1"),
-        run_id: "run-1".into(),
-        attempt: 1,
-        continued_from_run_id: None,
-        parent_workflow_id: None,
-        memo: vec![],
-        search_attributes: vec![],
-        start_time_ms: 0,
-    };
-    let request = StartRequest { workflow_type: workflow_type.into(), args, info, randomness_seed: 7 };
+    let request = common::request(workflow_type, args);
     WorkflowRun::start(plugin.clone(), request).unwrap()
 }
 
@@ -104,24 +90,7 @@ fn a_trap_fails_the_task_with_what_the_guest_logged_and_a_non_json_result_is_ref
 }
 
 fn attempt(activity_type: &str) -> Arc<Attempt> {
-    Arc::new(Attempt {
-        info: ActivityInfo {
-            activity_id: "1".into(),
-            activity_type: activity_type.into(),
-            task_queue: "runtime-tests".into(),
-            workflow_namespace: "default".into(),
-            workflow_type: "w".into(),
-            workflow_id: "w-1".into(),
-            workflow_run_id: "r-1".into(),
-            attempt: 1,
-            start_to_close_timeout_ms: None,
-            heartbeat_timeout_ms: None,
-        },
-        last_heartbeat_details: None,
-        cancellation: Arc::new(Cancellation::default()),
-        heartbeat: Arc::new(|_| {}),
-        plugin: "dynamic-activities".into(),
-    })
+    common::attempt_of("dynamic-activities", activity_type)
 }
 
 #[tokio::test]

@@ -5,9 +5,9 @@ mod common;
 
 use caisson_runtime::loader::Plugin;
 use caisson_runtime::settings::PluginSettings;
-use caisson_runtime::workflow::bindings::{Failure, Outcome, Query, Signal, WorkflowInfo};
+use caisson_runtime::workflow::bindings::{Failure, Outcome, Query, Signal};
 use caisson_runtime::workflow::state::{Command, Job};
-use caisson_runtime::workflow::{Activation, StartRequest, WorkflowPlugin, WorkflowRun};
+use caisson_runtime::workflow::{Activation, WorkflowPlugin, WorkflowRun};
 use std::sync::Arc;
 
 fn workflows(settings: PluginSettings) -> Arc<WorkflowPlugin> {
@@ -17,25 +17,7 @@ fn workflows(settings: PluginSettings) -> Arc<WorkflowPlugin> {
     }
 }
 
-fn info(workflow_type: &str) -> WorkflowInfo {
-    WorkflowInfo {
-        namespace: "default".into(),
-        task_queue: "runtime-tests".into(),
-        workflow_type: workflow_type.into(),
-        workflow_id: format!("{workflow_type}-1"),
-        run_id: "run-1".into(),
-        attempt: 1,
-        continued_from_run_id: None,
-        parent_workflow_id: None,
-        memo: vec![],
-        search_attributes: vec![],
-        start_time_ms: 0,
-    }
-}
-
-fn request(workflow_type: &str, args: Vec<serde_json::Value>) -> StartRequest {
-    StartRequest { workflow_type: workflow_type.into(), args, info: info(workflow_type), randomness_seed: 7 }
-}
+use common::request;
 
 fn start(plugin: &Arc<WorkflowPlugin>, workflow_type: &str, args: Vec<serde_json::Value>) -> WorkflowRun {
     WorkflowRun::start(plugin.clone(), request(workflow_type, args)).unwrap()

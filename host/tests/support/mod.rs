@@ -33,6 +33,49 @@ pub fn python_bin() -> PathBuf {
     if venv.exists() { venv } else { PathBuf::from("python3") }
 }
 
+/// Runs a Python SDK client script (`python -c SCRIPT ARGS...`, so
+/// `sys.argv[1:]` are `args`) and returns what it printed.
+///
+/// The script runs under a wrapper that ends the process with `os._exit`
+/// once it has flushed its output: the SDK's Rust core threads can still
+/// hold Python thread states at interpreter teardown, which now and then
+/// aborts a finished client ("PyGILState_Release ... finalizing",
+/// sdk-python #300) and would fail a test whose work was done.
+pub fn python_client(script: &str, args: &[&str]) -> std::process::Output {
+    python_client_in(None, script, args)
+}
+
+/// [`python_client`] run in `dir` (so that the script imports modules there).
+pub fn python_client_in(dir: Option<&Path>, script: &str, args: &[&str]) -> std::process::Output {
+    const WRAPPER: &str = r#"
+import os, sys, traceback
+script = sys.argv[1]
+sys.argv = ["-c"] + sys.argv[2:]
+sys.path.insert(0, os.getcwd())
+status = 0
+try:
+    exec(compile(script, "<test client>", "exec"), {"__name__": "__main__"})
+except SystemExit as e:
+    status = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+except BaseException:
+    traceback.print_exc()
+    status = 1
+sys.stdout.flush()
+sys.stderr.flush()
+os._exit(status)
+"#;
+    let mut command = Command::new(python_bin());
+    if let Some(dir) = dir {
+        command.current_dir(dir);
+    }
+    command.args(["-c", WRAPPER, script]).args(args).output().expect("run the Python SDK client")
+}
+
+/// Stdout and stderr of a finished process, for assertion messages.
+pub fn printed(out: &std::process::Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+}
+
 /// A built plugin (`cargo xtask plugins`).
 pub fn plugin(name: &str) -> PathBuf {
     let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../build/plugins").join(format!("{name}.wasm"));

@@ -19,6 +19,7 @@
 
 pub mod activation_thread;
 pub mod bridge;
+mod history_json;
 pub mod manifest;
 pub mod metrics;
 pub mod registry;

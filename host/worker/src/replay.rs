@@ -8,7 +8,7 @@ use caisson_runtime::workflow::WorkflowRun;
 use prost::Message as _;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use temporalio_common::protos::coresdk::workflow_activation::remove_from_cache::EvictionReason;
 use temporalio_common::protos::coresdk::workflow_activation::workflow_activation_job::Variant as JobVariant;
 use temporalio_common::protos::coresdk::workflow_completion::workflow_activation_completion::Status;
@@ -16,8 +16,6 @@ use temporalio_common::protos::temporal::api::history::v1::History;
 use temporalio_common::worker::WorkerTaskTypes;
 use temporalio_sdk_core::replay::{HistoryFeeder, HistoryForReplay, HistoryInfo, ReplayWorkerInput};
 use temporalio_sdk_core::{PollError, WorkerConfig, WorkerVersioningStrategy, init_replay_worker};
-
-static DESCRIPTORS: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/temporal_descriptors.bin"));
 
 /// Why a history file could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -40,24 +38,13 @@ pub enum HistoryError {
     },
 }
 
-fn descriptor_pool() -> &'static prost_reflect::DescriptorPool {
-    static POOL: OnceLock<prost_reflect::DescriptorPool> = OnceLock::new();
-    POOL.get_or_init(|| prost_reflect::DescriptorPool::decode(DESCRIPTORS).expect("the bundled descriptor set decodes"))
-}
-
 /// Parses the proto3 JSON mapping (`temporal workflow show --output json`)
-/// against Temporal's own schema: one generic conversion, no per-event code.
+/// with readers generated from Temporal's own schema (fields it does not
+/// know are skipped, as protobuf decoding skips them).
 pub fn history_from_json(json: &str) -> Result<History, String> {
-    let descriptor = descriptor_pool().get_message_by_name("temporal.api.history.v1.History").expect("History is in the descriptor set");
-    let mut deserializer = serde_json::Deserializer::from_str(json);
-    let message = prost_reflect::DynamicMessage::deserialize_with_options(
-        descriptor,
-        &mut deserializer,
-        &prost_reflect::DeserializeOptions::new().deny_unknown_fields(false),
-    )
-    .map_err(|e| format!("invalid history JSON: {e}"))?;
-    deserializer.end().map_err(|e| format!("trailing data after the history: {e}"))?;
-    History::decode(message.encode_to_vec().as_slice()).map_err(|e| format!("re-encoding the history: {e}"))
+    let typed: crate::history_json::temporal::api::history::v1::History =
+        serde_json::from_str(json).map_err(|e| format!("invalid history JSON: {e}"))?;
+    History::decode(typed.encode_to_vec().as_slice()).map_err(|e| format!("re-encoding the history: {e}"))
 }
 
 /// A history with what replay needs to know about it.
@@ -89,6 +76,34 @@ pub fn read_history(path: &Path) -> Result<RecordedHistory, HistoryError> {
     let workflow_type = validate(&history).map_err(invalid)?;
     let workflow_id = path.file_stem().map_or_else(|| "replay".to_owned(), |s| s.to_string_lossy().into_owned());
     Ok(RecordedHistory { name: path.display().to_string(), history, workflow_type, workflow_id })
+}
+
+/// [`read_history`] for every file, on up to `jobs` threads (parsing the
+/// proto3 JSON is most of a short history's replay), results in the
+/// order of `files`.
+pub fn read_histories(files: &[PathBuf], jobs: usize) -> Vec<Result<RecordedHistory, HistoryError>> {
+    let threads = jobs.clamp(1, files.len().max(1));
+    if threads == 1 {
+        return files.iter().map(|f| read_history(f)).collect();
+    }
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let mut read: Vec<(usize, Result<RecordedHistory, HistoryError>)> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut mine = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some(file) = files.get(i) else { return mine };
+                        mine.push((i, read_history(file)));
+                    }
+                })
+            })
+            .collect();
+        workers.into_iter().flat_map(|w| w.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))).collect()
+    });
+    read.sort_by_key(|(i, _)| *i);
+    read.into_iter().map(|(_, r)| r).collect()
 }
 
 /// Checks a history's shape (core's replayer panics on malformed ones);

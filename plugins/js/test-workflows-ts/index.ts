@@ -209,6 +209,13 @@ export async function spin(): Promise<number> {
   for (;;) n++;
 }
 
+/** Eats memory a mebibyte at a time: the plugin's `memory_mb` stops it,
+ * the task fails naming the limit, the worker goes on. */
+export async function hog(): Promise<number> {
+  const eaten: Uint8Array[] = [];
+  for (;;) eaten.push(new Uint8Array(1 << 20).fill(1));
+}
+
 /** An unexpected error (a TypeError): the workflow task fails with its stack. */
 export async function broken(): Promise<void> {
   await sleep(1);

@@ -157,6 +157,18 @@ class Spin:
             n += 1
 
 
+@workflow.defn(name="py-hog")
+class Hog:
+    """Eats memory a mebibyte at a time: the plugin's `memory_mb` stops it,
+    the task fails naming the limit, the worker goes on."""
+
+    @workflow.run
+    async def run(self) -> int:
+        eaten = []
+        while True:
+            eaten.append(bytearray(1 << 20))
+
+
 @workflow.defn(name="py-approval")
 class ApprovalWorkflow:
     """Signals, queries (also after completion) and an update with a

@@ -573,6 +573,9 @@ fn describe_failure(e: &wasmtime::Error, memory_mb: Option<u64>) -> String {
     if let Some(exhausted) = e.downcast_ref::<MemoryBudgetExhausted>() {
         return format!("failed: {exhausted}");
     }
+    if let Some(exceeded) = e.downcast_ref::<crate::memory_budget::MemoryLimitExceeded>() {
+        return exceeded.to_string();
+    }
     match e.downcast_ref::<Trap>() {
         Some(Trap::StackOverflow) => "overflowed its stack (unbounded recursion?)".into(),
         Some(Trap::UnreachableCodeReached) => format!("panicked or hit `unreachable`: {first}"),

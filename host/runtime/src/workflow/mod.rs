@@ -567,6 +567,12 @@ pub fn describe_trap(e: &wasmtime::Error, fuel: u64) -> String {
     if let Some(misuse) = e.downcast_ref::<GuestMisuse>() {
         return format!("misused the workflow context: {misuse}");
     }
+    if let Some(exceeded) = e.downcast_ref::<crate::memory_budget::MemoryLimitExceeded>() {
+        return exceeded.to_string();
+    }
+    if let Some(exhausted) = e.downcast_ref::<crate::memory_budget::MemoryBudgetExhausted>() {
+        return format!("failed: {exhausted}");
+    }
     match e.downcast_ref::<Trap>() {
         Some(Trap::OutOfFuel) => format!(
             "ran out of fuel ({fuel} units in one activation): an infinite loop? Raise `fuel` in the plugin's manifest if the work is real"
