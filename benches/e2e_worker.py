@@ -59,6 +59,23 @@ def mappings(pid: int) -> int:
     return len(Path(f"/proc/{pid}/maps").read_text().splitlines())
 
 
+def start_dev_server() -> tuple[subprocess.Popen, int]:
+    """A headless Temporal dev server (in memory) on free loopback ports:
+    the process and its gRPC port, once something listens there."""
+    temporal = Path(os.environ.get("CAISSON_HOME", Path.home() / ".cache/caisson")) / "venv/bin/temporal"
+    port = free_port()
+    server = subprocess.Popen(
+        [str(temporal), "server", "start-dev", "--headless", "--ip", "127.0.0.1", "--port", str(port),
+         "--http-port", str(free_port()), "--metrics-port", str(free_port()), "--log-level", "error"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_port(port)
+    except BaseException:
+        server.kill()
+        raise
+    return server, port
+
+
 def wait_port(port: int) -> None:
     for _ in range(600):
         try:
@@ -75,15 +92,9 @@ async def main() -> None:
     ap.add_argument("--cached", type=int, default=1000, help="waiting workflows to hold for the memory figure")
     args = ap.parse_args()
 
-    temporal = Path(os.environ.get("CAISSON_HOME", Path.home() / ".cache/caisson")) / "venv/bin/temporal"
-    port = free_port()
-    server = subprocess.Popen(
-        [str(temporal), "server", "start-dev", "--headless", "--ip", "127.0.0.1", "--port", str(port),
-         "--http-port", str(free_port()), "--metrics-port", str(free_port()), "--log-level", "error"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server, port = start_dev_server()
     worker = None
     try:
-        wait_port(port)
         plugins = ROOT / "build/plugins"
         binary = caisson_bin()
         log = open(ROOT / "build/e2e-worker.log", "w")

@@ -11,7 +11,7 @@ use serde_json::{Value as Json, json};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
-use support::{Script, Server, Worker, attempts_of, http_get_json, payload_values, plugin, python_bin, python_client, scheduled_activities, unique};
+use support::{Script, Server, Worker, attempts_of, http_get_json, payload_values, plugin, python_bin, scheduled_activities, unique};
 
 fn p(name: &str) -> String {
     plugin(name).display().to_string()
@@ -200,32 +200,8 @@ fn expense_approval_is_decided_by_a_validated_update_with_queries_and_a_timeout(
     let id = unique("expense-raced");
     server.start_workflow(&tq, "process-expense", &id, &[&expense("E-2", 3_600_000)]);
     wait_pending(&id);
-    let script = r#"
-import asyncio, json, os, sys
-from temporalio.client import Client, WorkflowUpdateFailedError
-
-async def main(address, wid):
-    handle = (await Client.connect(address)).get_workflow_handle(wid)
-    async def decide(approver, approved):
-        try:
-            return {"ok": await handle.execute_update("decide", {"approver": approver, "approved": approved})}
-        except WorkflowUpdateFailedError as e:
-            return {"refused": str(e.cause)}
-    print(json.dumps(await asyncio.gather(decide("carol", True), decide("dave", False))))
-
-asyncio.run(main(*sys.argv[1:]))
-"#;
-    let out = python_client(script, &[&server.address, &id]);
-    let printed = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{printed}{}", String::from_utf8_lossy(&out.stderr));
-    let decisions: Vec<Json> = serde_json::from_str(printed.trim()).unwrap_or_else(|e| panic!("{e}: {printed}"));
-    let winner = decisions.iter().find_map(|d| d.get("ok")).unwrap_or_else(|| panic!("one decision is accepted: {printed}"));
-    let refusal = decisions.iter().find_map(|d| d["refused"].as_str()).unwrap_or_else(|| panic!("one is refused: {printed}"));
+    let winner = support::two_approvers_decide_at_once(&server, &id);
     let by = winner["approver"].as_str().unwrap();
-    assert!(
-        refusal.contains(&format!("expense E-2 is not awaiting a decision: it is {} by {by}", winner["state"].as_str().unwrap())),
-        "the second decision is refused naming the first: {refusal}"
-    );
     let done = result(&server.result(&id));
     assert_eq!(done["approver"].as_str(), Some(by), "{done}");
     let expected_activities: &[&str] = if winner["state"] == "approved" {

@@ -13,7 +13,7 @@ use serde_json::{Value as Json, json};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
-use support::{Script, Server, Worker, attempts_of, http_get_json, plugin, python_bin, python_client, scheduled_activities, unique};
+use support::{Script, Server, Worker, attempts_of, http_get_json, plugin, python_bin, scheduled_activities, unique};
 
 /// `examples/python/NAME`.
 fn port_dir(name: &str) -> PathBuf {
@@ -524,32 +524,8 @@ fn expense_paths(server: &Server, tq: &str) -> Vec<Json> {
     let id = unique("py-expense-raced");
     server.start_workflow(tq, "ExpenseWorkflow", &id, &[&expense("E-2", 3_600_000)]);
     wait_pending(server, &id);
-    let script = r#"
-import asyncio, json, os, sys
-from temporalio.client import Client, WorkflowUpdateFailedError
-
-async def main(address, wid):
-    handle = (await Client.connect(address)).get_workflow_handle(wid)
-    async def decide(approver, approved):
-        try:
-            return {"ok": await handle.execute_update("decide", {"approver": approver, "approved": approved})}
-        except WorkflowUpdateFailedError as e:
-            return {"refused": str(e.cause)}
-    print(json.dumps(await asyncio.gather(decide("carol", True), decide("dave", False))))
-
-asyncio.run(main(*sys.argv[1:]))
-"#;
-    let out = python_client(script, &[&server.address, &id]);
-    let printed = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{printed}{}", String::from_utf8_lossy(&out.stderr));
-    let decisions: Vec<Json> = serde_json::from_str(printed.trim()).unwrap_or_else(|e| panic!("{e}: {printed}"));
-    let winner = decisions.iter().find_map(|d| d.get("ok")).unwrap_or_else(|| panic!("one decision is accepted: {printed}"));
-    let refusal = decisions.iter().find_map(|d| d["refused"].as_str()).unwrap_or_else(|| panic!("one is refused: {printed}"));
+    let winner = support::two_approvers_decide_at_once(server, &id);
     let by = winner["approver"].as_str().unwrap();
-    assert!(
-        refusal.contains(&format!("expense E-2 is not awaiting a decision: it is {} by {by}", winner["state"].as_str().unwrap())),
-        "the second decision is refused naming the first: {refusal}"
-    );
     assert_eq!(result(&server.result(&id))["approver"].as_str(), Some(by));
 
     // Withdrawn by the employee (a signal): nothing is paid.

@@ -71,6 +71,41 @@ os._exit(status)
     command.args(["-c", WRAPPER, script]).args(args).output().expect("run the Python SDK client")
 }
 
+/// Two approvers send the `decide` update of an expense workflow at once
+/// (the Python SDK client, `carol` approving, `dave` rejecting): one
+/// decision is accepted, the other refused naming the first. Returns the
+/// accepted decision's status.
+pub fn two_approvers_decide_at_once(server: &Server, id: &str) -> Json {
+    let script = r#"
+import asyncio, json, sys
+from temporalio.client import Client, WorkflowUpdateFailedError
+
+async def main(address, wid):
+    handle = (await Client.connect(address)).get_workflow_handle(wid)
+    async def decide(approver, approved):
+        try:
+            return {"ok": await handle.execute_update("decide", {"approver": approver, "approved": approved})}
+        except WorkflowUpdateFailedError as e:
+            return {"refused": str(e.cause)}
+    print(json.dumps(await asyncio.gather(decide("carol", True), decide("dave", False))))
+
+asyncio.run(main(*sys.argv[1:]))
+"#;
+    let out = python_client(script, &[&server.address, id]);
+    let printed = printed(&out);
+    assert!(out.status.success(), "{printed}");
+    let decisions: Vec<Json> =
+        serde_json::from_str(String::from_utf8_lossy(&out.stdout).trim()).unwrap_or_else(|e| panic!("{e}: {printed}"));
+    let winner = decisions.iter().find_map(|d| d.get("ok")).unwrap_or_else(|| panic!("one decision is accepted: {printed}")).clone();
+    let refusal = decisions.iter().find_map(|d| d["refused"].as_str()).unwrap_or_else(|| panic!("one is refused: {printed}"));
+    let (state, by) = (winner["state"].as_str().unwrap(), winner["approver"].as_str().unwrap());
+    assert!(
+        refusal.contains(&format!("is not awaiting a decision: it is {state} by {by}")),
+        "the second decision is refused naming the first: {refusal}"
+    );
+    winner
+}
+
 /// Stdout and stderr of a finished process, for assertion messages.
 pub fn printed(out: &std::process::Output) -> String {
     format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
