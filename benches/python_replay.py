@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import glob
 import json
 import os
 import statistics
@@ -171,12 +172,49 @@ async def replay(replayer: Replayer, histories: list[WorkflowHistory]) -> float:
     return elapsed
 
 
+async def replay_files(replayer: Replayer, mode: str, folder: str, runs: int) -> None:
+    """Replays every `FOLDER/*/NAME.json` (workflow id NAME), reading and
+    parsing each file inside the timed region; prints the median of `runs`."""
+    paths = sorted(glob.glob(os.path.join(folder, "*", "*.json")))
+    if not paths:
+        raise SystemExit(f"no histories in {folder}/*/*.json")
+
+    def read_all() -> list[WorkflowHistory]:
+        histories = []
+        for i, path in enumerate(paths):
+            with open(path) as f:
+                history = WorkflowHistory.from_json(os.path.splitext(os.path.basename(path))[0], json.load(f))
+            # Core tells histories apart by run id, as `caisson replay` does.
+            history.events[0].workflow_execution_started_event_attributes.original_execution_run_id += f"-replay-{i}"
+            histories.append(history)
+        return histories
+
+    await replay(replayer, read_all()[:2])  # warm-up (sandbox imports)
+    times = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        histories = read_all()
+        await replay(replayer, histories)
+        times.append(time.perf_counter() - started)
+    t = statistics.median(times)
+    print(
+        f"python {mode}, {len(paths)} files read, parsed and replayed: {t:.2f} s (median of {runs}) = "
+        f"{len(paths) / t:.1f} histories/s",
+        flush=True,
+    )
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=3, help="batches per figure (the median is printed)")
     parser.add_argument("--scale", type=float, default=1.0, help="multiplies the batch sizes")
     parser.add_argument("--sizes", default="small,medium,large")
     parser.add_argument("--modes", default="sandboxed,unsandboxed")
+    parser.add_argument(
+        "--files",
+        help="a folder of exported JSON histories (DIR/*/medium.json): time reading and parsing them "
+        "with the replay, as `caisson replay` does, instead of the fixtures",
+    )
     args = parser.parse_args()
 
     replayers = {
@@ -185,6 +223,10 @@ async def main() -> None:
     }
     batch = {"small": 200, "medium": 100, "large": 10}
     print(f"Python {sys.version.split()[0]}, temporalio {_version()}, median of {args.runs} runs", flush=True)
+    if args.files:
+        for mode in args.modes.split(","):
+            await replay_files(replayers[mode], mode, args.files, args.runs)
+        return
     for size in args.sizes.split(","):
         with open(os.path.join(FIXTURES, f"{size}.json")) as f:
             recorded = json.load(f)

@@ -174,6 +174,83 @@ fn replay_throughput(c: &mut Criterion) {
             rate(n, time) * events(medium) as f64
         );
     }
+    cli_end_to_end(n);
+}
+
+/// What a user runs: `caisson replay` on `n` exported JSON files of the
+/// medium history (process start, engine, plugin from the compile cache,
+/// reading and parsing the files, replay, verdicts), on one and on two
+/// replay workers; then the Python SDK's `Replayer` reading the same
+/// files (sandboxed), when the setup's venv is there. Same run as the
+/// library figures above, which leave parsing out.
+fn cli_end_to_end(n: usize) {
+    let dir = std::env::temp_dir().join(format!("caisson-bench-cli-{}", std::process::id()));
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("../host/tests/fixtures/histories/medium.json");
+    // The file's stem is the workflow id the history was recorded under.
+    let files: Vec<std::path::PathBuf> = (0..n)
+        .map(|i| {
+            let copy = dir.join(format!("{i:04}"));
+            std::fs::create_dir_all(&copy).unwrap();
+            std::fs::copy(&fixture, copy.join("medium.json")).unwrap();
+            copy.join("medium.json")
+        })
+        .collect();
+    let caisson = caisson_binary();
+    let plugin = Path::new(env!("CARGO_MANIFEST_DIR")).join("../build/plugins/test-workflows.wasm");
+    for jobs in ["1", "2"] {
+        let mut times = Vec::new();
+        for _ in 0..3 {
+            let started = Instant::now();
+            let out = std::process::Command::new(&caisson)
+                .args(["replay", "--jobs", jobs, "-p"])
+                .arg(&plugin)
+                .args(&files)
+                .output()
+                .expect("run caisson replay");
+            times.push(started.elapsed());
+            let printed = String::from_utf8_lossy(&out.stdout);
+            assert!(printed.contains(&format!("{n} histories: {n} ok, 0 failed")), "caisson replay: {printed}");
+        }
+        let time = median(times);
+        println!(
+            "1,000 histories through `caisson replay --jobs {jobs}` (files in, verdicts out) medium: {:.2} s (median of 3) = {:.0} histories/s",
+            time.as_secs_f64(),
+            rate(n, time)
+        );
+    }
+    let python = caisson_home().join("venv/bin/python");
+    if python.exists() {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("python_replay.py");
+        let out = std::process::Command::new(python)
+            .arg(script)
+            .arg("--files")
+            .arg(&dir)
+            .args(["--modes", "sandboxed", "--runs", "3"])
+            .output()
+            .expect("run benches/python_replay.py");
+        print!("{}", String::from_utf8_lossy(&out.stdout));
+        assert!(out.status.success(), "python_replay.py --files: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The `caisson` binary of this build (`CAISSON_BIN` overrides): the
+/// bench runs from `TARGET/PROFILE/deps`, the binary is in `TARGET/PROFILE`.
+fn caisson_binary() -> std::path::PathBuf {
+    if let Some(bin) = std::env::var_os("CAISSON_BIN") {
+        return bin.into();
+    }
+    let exe = std::env::current_exe().unwrap();
+    let bin = exe.parent().and_then(Path::parent).unwrap().join("caisson");
+    assert!(bin.exists(), "{} is missing: `cargo build -p caisson` first (or set CAISSON_BIN)", bin.display());
+    bin
+}
+
+/// Where `scripts/setup` installs tools: `$CAISSON_HOME` or `~/.cache/caisson`.
+fn caisson_home() -> std::path::PathBuf {
+    std::env::var_os("CAISSON_HOME")
+        .map(Into::into)
+        .unwrap_or_else(|| Path::new(&std::env::var_os("HOME").unwrap_or_default()).join(".cache/caisson"))
 }
 
 fn instantiation(c: &mut Criterion) {

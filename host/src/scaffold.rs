@@ -312,7 +312,7 @@ fn readme(kind: Kind, lang: Lang, name: &str, dir: &Path) -> String {
                 .to_owned(),
         ),
         Kind::Activity => (
-            format!("caisson dev build ../hello-flow/build --execute hello-flow --input '{{\"name\": \"Ada\"}}'"),
+            "caisson dev build ../hello-flow/build --execute hello-flow --input '{\"name\": \"Ada\"}'".to_owned(),
             format!(
                 "An activity runs when a workflow calls it: `caisson new workflow rust hello-flow --dir ../hello-flow` \
                  makes one that calls `greet` (rename it `{name}` there, or this activity `greet`).\n"

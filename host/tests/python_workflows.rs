@@ -15,7 +15,6 @@ fn p(name: &str) -> String {
     plugin(name).display().to_string()
 }
 
-
 /// The decoded result of a completed run.
 fn completed(doc: &Json) -> Json {
     assert_eq!(doc["status"], "COMPLETED", "{doc:#}");
@@ -118,7 +117,8 @@ fn greeting_parallel_work_timers_local_activities_children_and_failures_replayed
     assert_eq!(children[0], json!({"n": 0, "memo": {"index": 0}, "parent": parent}));
     assert_eq!(children[1], json!({"n": 2, "memo": {"index": 1}, "parent": parent}));
     assert_eq!(children[2], json!({"n": 200, "memo": {"by": "name"}, "parent": parent}));
-    let describe = support::printed(&server.temporal(&["workflow", "describe", "--workflow-id", &format!("{parent}-child-1"), "-o", "json"]));
+    let describe =
+        support::printed(&server.temporal(&["workflow", "describe", "--workflow-id", &format!("{parent}-child-1"), "-o", "json"]));
     assert!(describe.contains("index"), "the child shows its memo: {describe}");
 
     // The ported SDK sample: its workflow here, its activity in test-activities-py.

@@ -33,7 +33,6 @@ fn p(name: &str) -> String {
     plugin(name).display().to_string()
 }
 
-
 /// `temporal workflow update execute`: (succeeded, stdout + stderr).
 fn update(server: &Server, id: &str, name: &str, input: &str) -> (bool, String) {
     let out = server.temporal(&["workflow", "update", "execute", "--workflow-id", id, "--name", name, "--input", input]);

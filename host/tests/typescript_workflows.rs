@@ -14,7 +14,6 @@ fn p(name: &str) -> String {
     plugin(name).display().to_string()
 }
 
-
 /// The plugins every test serves, plus `extra` flags.
 fn worker(server: &Server, tq: &str, extra: &[&str]) -> Worker {
     let plugins = [p("test-workflows-ts"), p("test-activities"), p("hostile-activities"), p("greet-activity")];

@@ -193,7 +193,10 @@ mod tests {
         let err = limits.memory_growing(0, 2 << 20, None).unwrap_err();
         let exceeded = err.downcast_ref::<MemoryLimitExceeded>().unwrap();
         assert_eq!((exceeded.desired, exceeded.limit), (2 << 20, 1 << 20));
-        assert!(err.to_string().contains("exceeded its memory limit of 1 MiB (growing linear memory to 2 MiB); raise `memory_mb`"), "{err}");
+        assert!(
+            err.to_string().contains("exceeded its memory limit of 1 MiB (growing linear memory to 2 MiB); raise `memory_mb`"),
+            "{err}"
+        );
         assert_eq!(budget.held(), 0);
     }
 

@@ -4,13 +4,13 @@
 //! part of it.
 #![allow(dead_code)]
 
+use caisson_runtime::activity::bindings::ActivityInfo;
+use caisson_runtime::activity::{Attempt, Cancellation};
 use caisson_runtime::engine::{ComponentCache, EngineOptions, default_cache_dir, start_epoch_ticker};
 use caisson_runtime::loader::{Plugin, PluginLoader};
 use caisson_runtime::meter::unmetered;
 use caisson_runtime::plugin::Engines;
 use caisson_runtime::settings::PluginSettings;
-use caisson_runtime::activity::bindings::ActivityInfo;
-use caisson_runtime::activity::{Attempt, Cancellation};
 use caisson_runtime::workflow::StartRequest;
 use caisson_runtime::workflow::bindings::WorkflowInfo;
 use std::path::PathBuf;

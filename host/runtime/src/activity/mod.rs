@@ -341,7 +341,7 @@ impl ActivityPlugin {
     /// A store for one instance, with the plugin's memory limit within the
     /// worker's budget.
     fn store(&self, wasi: WasiCtx, attempt: Arc<Attempt>, errors: ErrorOutput) -> Store<ActivityHost> {
-        let limits = BudgetedLimits::new(self.settings.memory_mb.map(|mb| crate::settings::mib_to_bytes(mb)), self.memory_budget.clone());
+        let limits = BudgetedLimits::new(self.settings.memory_mb.map(crate::settings::mib_to_bytes), self.memory_budget.clone());
         let host = ActivityHost {
             wasi,
             http: WasiHttpCtx::new(),

@@ -174,10 +174,8 @@ impl WorkflowPlugin {
     fn store(&self, state: Arc<Mutex<RunState>>) -> wasmtime::Result<Store<WorkflowHost>> {
         let mut store = Store::new(self.pre.engine(), WorkflowHost::new(state, self.name.clone()));
         store.set_fuel(self.fuel)?;
-        store.data_mut().limits = crate::memory_budget::BudgetedLimits::new(
-            self.memory_mb.map(|mb| crate::settings::mib_to_bytes(mb)),
-            self.memory_budget.clone(),
-        );
+        store.data_mut().limits =
+            crate::memory_budget::BudgetedLimits::new(self.memory_mb.map(crate::settings::mib_to_bytes), self.memory_budget.clone());
         store.limiter(|host| &mut host.limits);
         // The wall-clock backstop counts from the start of the activation,
         // not from the last deadline: a workflow suspended in `wait` for a
