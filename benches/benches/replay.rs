@@ -259,19 +259,7 @@ fn instantiation(c: &mut Criterion) {
     let request = StartRequest {
         workflow_type: "sleep".into(),
         args: vec![serde_json::json!(1000)],
-        info: WorkflowInfo {
-            namespace: "default".into(),
-            task_queue: "bench".into(),
-            workflow_type: "sleep".into(),
-            workflow_id: "bench".into(),
-            run_id: "run".into(),
-            attempt: 1,
-            continued_from_run_id: None,
-            parent_workflow_id: None,
-            memo: vec![],
-            search_attributes: vec![],
-            start_time_ms: 0,
-        },
+        info: WorkflowInfo { task_queue: "bench".into(), run_id: "run".into(), ..WorkflowInfo::first_attempt("sleep", "bench") },
         randomness_seed: 7,
     };
     let start = || {

@@ -38,17 +38,9 @@ pub fn load(loader: &PluginLoader, name: &str, settings: PluginSettings) -> Plug
 /// Facts about a first run of `workflow_type`.
 pub fn info(workflow_type: &str) -> WorkflowInfo {
     WorkflowInfo {
-        namespace: "default".into(),
         task_queue: "runtime-tests".into(),
-        workflow_type: workflow_type.into(),
-        workflow_id: format!("{workflow_type}-1"),
         run_id: "run-1".into(),
-        attempt: 1,
-        continued_from_run_id: None,
-        parent_workflow_id: None,
-        memo: vec![],
-        search_attributes: vec![],
-        start_time_ms: 0,
+        ..WorkflowInfo::first_attempt(workflow_type, &format!("{workflow_type}-1"))
     }
 }
 

@@ -146,19 +146,7 @@ impl WorkflowPlugin {
 
     /// Calls `declarations.declare` in a throw-away instance.
     fn declare(&self, export: ComponentExportIndex) -> Result<Vec<WorkflowDeclaration>, String> {
-        let info = WorkflowInfo {
-            namespace: String::new(),
-            task_queue: String::new(),
-            workflow_type: String::new(),
-            workflow_id: format!("(loading {})", self.name),
-            run_id: String::new(),
-            attempt: 1,
-            continued_from_run_id: None,
-            parent_workflow_id: None,
-            memo: Vec::new(),
-            search_attributes: Vec::new(),
-            start_time_ms: 0,
-        };
+        let info = WorkflowInfo::first_attempt("", &format!("(loading {})", self.name));
         let state = Arc::new(Mutex::new(RunState::new(info, 0)));
         let mut store = self.store(state).map_err(|e| format!("{e:#}"))?;
         let results = call_now(&mut store, &self.pre, export, &[], 1).map_err(|e| match e {

@@ -756,19 +756,7 @@ mod tests {
     use crate::workflow::bindings::{CancellationType, WorkflowInfo};
 
     fn info() -> WorkflowInfo {
-        WorkflowInfo {
-            namespace: "default".into(),
-            task_queue: "q".into(),
-            workflow_type: "t".into(),
-            workflow_id: "wf".into(),
-            run_id: "r".into(),
-            attempt: 1,
-            continued_from_run_id: None,
-            parent_workflow_id: None,
-            memo: vec![],
-            search_attributes: vec![],
-            start_time_ms: 0,
-        }
+        WorkflowInfo { task_queue: "q".into(), run_id: "r".into(), ..WorkflowInfo::first_attempt("t", "wf") }
     }
 
     fn activity(kind: &str) -> ActivityOptions {
