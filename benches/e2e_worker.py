@@ -233,12 +233,9 @@ def rust_worker(kind: str, address: str, task_queue: str, max_cached: int):
 
 
 def stop(proc: subprocess.Popen, kind: str) -> None:
-    proc.terminate()
-    try:
-        proc.wait(timeout=60)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
+    import guest_replay
+
+    if guest_replay.stop(proc, timeout=60):
         log(f"  the {kind} worker did not stop within 60 s of SIGTERM (killed)")
 
 

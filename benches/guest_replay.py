@@ -251,13 +251,20 @@ def worker(setup: Setup, kind: str, address: str, task_queue: str, max_cached: i
             time.sleep(0.1)
         yield proc
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc, timeout=30)
         out.close()
+
+
+def stop(proc: subprocess.Popen, timeout: float) -> bool:
+    """SIGTERM, then SIGKILL after `timeout` s; True if it had to be killed."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=timeout)
+        return False
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+        return True
 
 
 def serve_python_sdk(address: str, task_queue: str, max_cached: int, scratch: Path) -> None:

@@ -24,6 +24,8 @@
 //! their own. See [`TimerIds`] for the two ways around it.
 
 use std::collections::HashSet;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -32,6 +34,7 @@ use temporalio_common::protos::coresdk::workflow_activation::WorkflowActivation;
 use temporalio_common::protos::coresdk::workflow_activation::remove_from_cache::EvictionReason;
 use temporalio_common::protos::coresdk::workflow_activation::workflow_activation_job::Variant;
 use temporalio_common::worker::WorkerTaskTypes;
+use temporalio_sdk::activities::{ActivityContext, ActivityDefinitions, ActivityError, ActivityImplementer, ExecutableActivity};
 use temporalio_sdk::interceptors::WorkerInterceptor;
 use temporalio_sdk::{
     ActivityOptions, CancellableFuture, ChildWorkflowOptions, ParentClosePolicy, SignalWorkflowOptions, SyncWorkflowContext, Worker,
@@ -45,8 +48,8 @@ use temporalio_workflow::common::protos::temporal::api::history::v1::history_eve
 use temporalio_workflow::{workflow, workflow_methods};
 use tokio::sync::Notify;
 
-/// The `echo` activity of test-activities (only scheduled here: replay
-/// takes its results from the history).
+/// The `echo` activity of test-activities: only scheduled in replay (its
+/// results come from the history), executed by the live native worker.
 pub struct Echo;
 
 impl ActivityDefinition for Echo {
@@ -55,6 +58,34 @@ impl ActivityDefinition for Echo {
 
     fn name(&self) -> &str {
         "echo"
+    }
+}
+
+/// Serves [`Echo`] in a live worker (`src/bin/native_worker.rs`): written
+/// out by hand rather than with the SDK's `#[activities]` macro, whose
+/// expansion needs the `futures` crate as a direct dependency.
+pub struct EchoActivities;
+
+impl ExecutableActivity for Echo {
+    type Implementer = EchoActivities;
+    const REQUIRES_INSTANCE: bool = false;
+
+    fn definition() -> Self {
+        Echo
+    }
+
+    fn execute(
+        _receiver: Option<Arc<EchoActivities>>,
+        _ctx: ActivityContext,
+        input: String,
+    ) -> Pin<Box<dyn Future<Output = Result<String, ActivityError>> + Send + 'static>> {
+        Box::pin(async move { Ok(input) })
+    }
+}
+
+impl ActivityImplementer for EchoActivities {
+    fn register_all(self: Arc<Self>, defs: &mut ActivityDefinitions) {
+        defs.register_activity::<Echo>(self);
     }
 }
 

@@ -200,7 +200,7 @@ fn expense_approval_is_decided_by_a_validated_update_with_queries_and_a_timeout(
     let id = unique("expense-raced");
     server.start_workflow(&tq, "process-expense", &id, &[&expense("E-2", 3_600_000)]);
     wait_pending(&id);
-    let winner = support::two_approvers_decide_at_once(&server, &id);
+    let winner = support::two_approvers_decide_at_once(&server, &id, "E-2");
     let by = winner["approver"].as_str().unwrap();
     let done = result(&server.result(&id));
     assert_eq!(done["approver"].as_str(), Some(by), "{done}");

@@ -524,7 +524,7 @@ fn expense_paths(server: &Server, tq: &str) -> Vec<Json> {
     let id = unique("py-expense-raced");
     server.start_workflow(tq, "ExpenseWorkflow", &id, &[&expense("E-2", 3_600_000)]);
     wait_pending(server, &id);
-    let winner = support::two_approvers_decide_at_once(server, &id);
+    let winner = support::two_approvers_decide_at_once(server, &id, "E-2");
     let by = winner["approver"].as_str().unwrap();
     assert_eq!(result(&server.result(&id))["approver"].as_str(), Some(by));
 

@@ -17,60 +17,15 @@
 //! until killed (SIGTERM/SIGINT end it at once: the bench does not need a
 //! graceful shutdown).
 
-use std::future::Future;
-use std::pin::Pin;
+use caisson_benches::native::{Echo, EchoActivities};
 use std::str::FromStr;
-use std::sync::Arc;
 use std::time::Duration;
 use temporalio_client::{Client, ClientOptions, Connection, ConnectionOptions, Url};
-use temporalio_sdk::activities::{ActivityContext, ActivityDefinitions, ActivityError, ActivityImplementer, ExecutableActivity};
 use temporalio_sdk::{
     ActivityOptions, CancellableFuture, Runtime, SyncWorkflowContext, Worker, WorkerOptions, WorkflowContext, WorkflowContextView,
     WorkflowResult,
 };
-use temporalio_workflow::common::ActivityDefinition;
 use temporalio_workflow::{workflow, workflow_methods};
-
-/// The `echo` activity of test-activities, natively: written out by hand
-/// rather than with the SDK's `#[activities]` macro, whose expansion needs
-/// the `futures` crate as a direct dependency (the benches crate does not
-/// have it; this keeps the lock file untouched).
-pub struct EchoActivities;
-
-/// `echo(value) -> value`.
-pub struct Echo;
-
-impl ActivityDefinition for Echo {
-    type Input = String;
-    type Output = String;
-
-    fn name(&self) -> &str {
-        "echo"
-    }
-}
-
-impl ExecutableActivity for Echo {
-    type Implementer = EchoActivities;
-    const REQUIRES_INSTANCE: bool = false;
-
-    fn definition() -> Self {
-        Echo
-    }
-
-    fn execute(
-        _receiver: Option<Arc<EchoActivities>>,
-        _ctx: ActivityContext,
-        input: String,
-    ) -> Pin<Box<dyn Future<Output = Result<String, ActivityError>> + Send + 'static>> {
-        Box::pin(async move { Ok(input) })
-    }
-}
-
-impl ActivityImplementer for EchoActivities {
-    fn register_all(self: Arc<Self>, defs: &mut ActivityDefinitions) {
-        defs.register_activity::<Echo>(self);
-    }
-}
 
 /// `parallel`, natively.
 #[workflow]

@@ -73,9 +73,9 @@ os._exit(status)
 
 /// Two approvers send the `decide` update of an expense workflow at once
 /// (the Python SDK client, `carol` approving, `dave` rejecting): one
-/// decision is accepted, the other refused naming the first. Returns the
-/// accepted decision's status.
-pub fn two_approvers_decide_at_once(server: &Server, id: &str) -> Json {
+/// decision is accepted, the other refused naming `expense` and the first
+/// decision. Returns the accepted decision's status.
+pub fn two_approvers_decide_at_once(server: &Server, id: &str, expense: &str) -> Json {
     let script = r#"
 import asyncio, json, sys
 from temporalio.client import Client, WorkflowUpdateFailedError
@@ -100,7 +100,7 @@ asyncio.run(main(*sys.argv[1:]))
     let refusal = decisions.iter().find_map(|d| d["refused"].as_str()).unwrap_or_else(|| panic!("one is refused: {printed}"));
     let (state, by) = (winner["state"].as_str().unwrap(), winner["approver"].as_str().unwrap());
     assert!(
-        refusal.contains(&format!("is not awaiting a decision: it is {state} by {by}")),
+        refusal.contains(&format!("expense {expense} is not awaiting a decision: it is {state} by {by}")),
         "the second decision is refused naming the first: {refusal}"
     );
     winner
