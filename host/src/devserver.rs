@@ -2,7 +2,7 @@
 //! `temporal` CLI (installed by `scripts/setup`), and stopped with us.
 
 use anyhow::{Context as _, bail};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
@@ -61,6 +61,15 @@ pub async fn reachable(address: &str) -> bool {
     matches!(tokio::time::timeout(Duration::from_millis(500), tokio::net::TcpStream::connect(address)).await, Ok(Ok(_)))
 }
 
+/// True when `temporal operator cluster health` reports the server serving.
+async fn healthy(cli: &Path, address: &str) -> bool {
+    let check = tokio::process::Command::new(cli).args(["operator", "cluster", "health", "--address", address]).output();
+    match tokio::time::timeout(Duration::from_secs(5), check).await {
+        Ok(Ok(out)) => out.status.success() && String::from_utf8_lossy(&out.stdout).contains("SERVING"),
+        _ => false,
+    }
+}
+
 /// Starts an in-memory dev server on `port` (UI on `ui_port` unless
 /// `None`), and waits until it accepts connections.
 pub async fn start(port: u16, ui_port: Option<u16>) -> anyhow::Result<DevServer> {
@@ -75,7 +84,10 @@ pub async fn start(port: u16, ui_port: Option<u16>) -> anyhow::Result<DevServer>
     let mut child = cmd.spawn().with_context(|| format!("starting {} server start-dev", cli.display()))?;
     let address = format!("127.0.0.1:{port}");
     let started = Instant::now();
-    while !reachable(&address).await {
+    // Accepting TCP is not serving: the frontend answers `Unavailable:
+    // Frontend is not healthy yet` for a moment after it binds, so wait for
+    // the CLI's health check to pass too.
+    while !(reachable(&address).await && healthy(&cli, &address).await) {
         if let Some(status) = child.try_wait()? {
             let mut stderr = String::new();
             if let Some(mut e) = child.stderr.take() {
