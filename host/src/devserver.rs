@@ -71,11 +71,14 @@ async fn healthy(cli: &Path, address: &str) -> bool {
 }
 
 /// Starts an in-memory dev server on `port` (UI on `ui_port` unless
-/// `None`), and waits until it accepts connections.
+/// `None`) with worker versioning enabled, and waits until it serves.
 pub async fn start(port: u16, ui_port: Option<u16>) -> anyhow::Result<DevServer> {
     let cli = temporal_cli()?;
     let mut cmd = tokio::process::Command::new(&cli);
     cmd.args(["server", "start-dev", "--ip", "127.0.0.1", "--port", &port.to_string(), "--log-level", "error"]);
+    // Worker versioning on, as in production: each plugin set is a
+    // deployment version and running workflows stay on theirs.
+    cmd.args(caisson_worker::versioning::DEV_SERVER_FLAGS).args(caisson_worker::versioning::DEV_SERVER_FAST_DRAINAGE);
     match ui_port {
         Some(ui) => cmd.args(["--ui-port", &ui.to_string()]),
         None => cmd.arg("--headless"),

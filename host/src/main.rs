@@ -8,6 +8,7 @@ use caisson::plugin::Engines;
 use caisson::registry::{LiveRegistry, Registry};
 use caisson::settings::{check_duration, check_range};
 use caisson::tenant::Admission;
+use caisson::versioning::{VersionStore, VersioningOptions};
 use caisson::watch::PluginFolder;
 use caisson::worker::{Endpoint, Telemetry, Tenant};
 use clap::{Args, Parser, Subcommand};
@@ -85,10 +86,19 @@ enum Command {
     /// Histories are files from `temporal workflow show --output json`, or
     /// the binary protobuf form, or folders of them. Prints one line per
     /// history and a summary; exits 1 if any history fails.
+    ///
+    /// With --plugin-dir, each history replays on the plugin set version
+    /// whose build id it records (a versioned worker's), chosen among the
+    /// folder's subfolders (one per version, as the worker keeps them in
+    /// ~/.local/state/caisson/versions/NAMESPACE/DEPLOYMENT/).
     Replay {
         /// Workflow plugin(s) to replay with (repeatable).
-        #[arg(long = "plugin", short = 'p', required = true, value_name = "PLUGIN.wasm")]
+        #[arg(long = "plugin", short = 'p', required_unless_present = "plugin_dir", value_name = "PLUGIN.wasm")]
         plugins: Vec<PathBuf>,
+        /// A folder of versions: one subfolder of workflow plugins per
+        /// version; each history replays on the version it records.
+        #[arg(long, value_name = "DIR", conflicts_with = "plugins")]
+        plugin_dir: Option<PathBuf>,
         /// History files or folders.
         #[arg(required = true, value_name = "HISTORY")]
         histories: Vec<PathBuf>,
@@ -102,6 +112,13 @@ enum Command {
         /// The worker's --metrics-address.
         #[arg(long, value_name = "HOST:PORT")]
         metrics: String,
+    },
+    /// Route new runs between the plugin set versions of a worker
+    /// deployment: ramp a version, or make it current. Build ids are
+    /// listed by `caisson plugins` and logged by the worker.
+    Deployment {
+        #[command(subcommand)]
+        action: DeploymentAction,
     },
     /// The embedded default: start a Temporal dev server unless one is
     /// reachable, then run a worker. With no plugins given, runs the
@@ -118,6 +135,42 @@ enum Command {
         #[arg(long, value_name = "JSON", requires = "execute")]
         input: Vec<String>,
     },
+}
+
+#[derive(Subcommand)]
+enum DeploymentAction {
+    /// Send PERCENT % of new runs to BUILD_ID beside the current version
+    /// (0 ends the ramp).
+    Ramp {
+        #[command(flatten)]
+        target: DeploymentTarget,
+        /// The version's build id (`caisson-…`).
+        build_id: String,
+        /// 0 to 100.
+        percentage: f32,
+    },
+    /// Make BUILD_ID the current version: new runs start on it, runs
+    /// pinned to other versions stay where they are.
+    Promote {
+        #[command(flatten)]
+        target: DeploymentTarget,
+        /// The version's build id (`caisson-…`).
+        build_id: String,
+    },
+}
+
+#[derive(Args)]
+struct DeploymentTarget {
+    /// The worker deployment: the worker's --deployment, by default its
+    /// task queue's name.
+    #[arg(long)]
+    deployment: String,
+    /// Temporal frontend host:port [env: TEMPORAL_ADDRESS; default: localhost:7233]
+    #[arg(long)]
+    address: Option<String>,
+    /// Namespace [env: TEMPORAL_NAMESPACE; default: default]
+    #[arg(long)]
+    namespace: Option<String>,
 }
 
 #[derive(Args, Clone)]
@@ -156,6 +209,25 @@ struct WorkerArgs {
     /// they are cancelled (default 10s).
     #[arg(long, value_name = "DURATION", value_parser = caisson::manifest::parse_duration)]
     shutdown_grace: Option<std::time::Duration>,
+    /// Worker deployment name under which each workflow plugin set is
+    /// served as a version [default: the task queue's name].
+    #[arg(long, value_name = "NAME")]
+    deployment: Option<String>,
+    /// Serve plugins unversioned: a replaced workflow plugin serves every
+    /// running workflow's next task (as on a server without worker
+    /// versioning).
+    #[arg(long)]
+    no_versioning: bool,
+    /// Promote a new plugin set even when it drops workflow types the
+    /// current version serves (new runs of those types then wait for
+    /// another worker).
+    #[arg(long)]
+    allow_type_removal: bool,
+    /// Register a new plugin set as a version without making it current:
+    /// ramp it and promote it with `caisson deployment` (the first set of
+    /// a new deployment is made current all the same).
+    #[arg(long)]
+    manual_promotion: bool,
 }
 
 fn main() -> ExitCode {
@@ -229,10 +301,15 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             })
         }
         Command::Plugins { metrics } => list_plugins(&metrics),
-        Command::Replay { plugins, histories, jobs } => {
+        Command::Deployment { action } => tokio_runtime()?.block_on(route(action)),
+        Command::Replay { plugins, plugin_dir, histories, jobs } => {
             let runtime = tokio_runtime()?;
             let jobs = jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from));
-            runtime.block_on(replay(plugins, histories, jobs))
+            let source = match plugin_dir {
+                Some(dir) => ReplayPlugins::Versions(dir),
+                None => ReplayPlugins::Files(plugins),
+            };
+            runtime.block_on(replay(source, histories, jobs))
         }
         Command::Dev { worker: args, execute, input } => {
             let runtime = tokio_runtime()?;
@@ -288,6 +365,25 @@ fn prepare(args: &WorkerArgs, dev: bool) -> anyhow::Result<(Vec<Tenant>, Telemet
         settings.shutdown_grace = grace;
     }
     settings.metrics_address = args.metrics_address.or(settings.metrics_address);
+    if args.no_versioning {
+        settings.versioning = caisson::manifest::VersioningMode::Off;
+    }
+    if let Some(name) = &args.deployment {
+        caisson::manifest::check_deployment_name("--deployment", name)?;
+        settings.deployment = Some(name.clone());
+    }
+    let state_root = settings.state_dir.clone().unwrap_or_else(VersionStore::default_root);
+    let versioning_for = |deployment: Option<&String>, endpoint: &Endpoint| {
+        (settings.versioning == caisson::manifest::VersioningMode::Auto).then(|| {
+            let deployment = deployment.cloned().unwrap_or_else(|| caisson::versioning::deployment_name_for(&endpoint.task_queue));
+            VersioningOptions {
+                store: VersionStore::new(&state_root, &endpoint.namespace, &deployment),
+                deployment,
+                allow_type_removal: args.allow_type_removal,
+                auto_promote: !args.manual_promotion,
+            }
+        })
+    };
     let telemetry = Telemetry::start(settings.metrics_address)?;
 
     // One pooling allocator for the whole process, sized for every tenant.
@@ -331,7 +427,8 @@ fn prepare(args: &WorkerArgs, dev: bool) -> anyhow::Result<(Vec<Tenant>, Telemet
              (build the examples with `cargo xtask plugins`)"
         );
         let endpoint = Endpoint::resolve(&temporal)?;
-        tenants.push(Tenant { name: "default".into(), endpoint, settings: settings.clone(), registry: live, folders });
+        let versioning = versioning_for(settings.deployment.as_ref(), &endpoint);
+        tenants.push(Tenant { name: "default".into(), endpoint, settings: settings.clone(), registry: live, folders, versioning });
     }
     for (tenant, tenant_settings) in manifest.tenant.iter().zip(tenant_settings) {
         let name = &tenant.name;
@@ -356,7 +453,8 @@ fn prepare(args: &WorkerArgs, dev: bool) -> anyhow::Result<(Vec<Tenant>, Telemet
         };
         let mut endpoint = Endpoint::resolve(&tenant_temporal)?;
         endpoint.fairness_key = Some(name.clone());
-        tenants.push(Tenant { name: name.clone(), endpoint, settings: tenant_settings, registry: live, folders });
+        let versioning = versioning_for(tenant.deployment.as_ref(), &endpoint);
+        tenants.push(Tenant { name: name.clone(), endpoint, settings: tenant_settings, registry: live, folders, versioning });
     }
     anyhow::ensure!(
         !tenants.is_empty(),
@@ -376,6 +474,34 @@ fn tenant_limits(worker: &WorkerSettings, tenant: &TenantSettings) -> WorkerSett
     }
 }
 
+/// `caisson deployment ramp|promote`.
+async fn route(action: DeploymentAction) -> anyhow::Result<ExitCode> {
+    let (target, build_id, percentage) = match &action {
+        DeploymentAction::Ramp { target, build_id, percentage } => (target, build_id, Some(*percentage)),
+        DeploymentAction::Promote { target, build_id } => (target, build_id, None),
+    };
+    if let Some(p) = percentage {
+        anyhow::ensure!((0.0..=100.0).contains(&p), "PERCENTAGE = {p}: must be between 0 and 100");
+    }
+    caisson::manifest::check_deployment_name("--deployment", &target.deployment)?;
+    let settings =
+        caisson::manifest::TemporalSettings { address: target.address.clone(), namespace: target.namespace.clone(), ..Default::default() };
+    let endpoint = Endpoint::resolve(&settings)?;
+    let connection = caisson::worker::connect(&endpoint).await?;
+    let deployment = caisson::versioning::Deployment::new(connection, &endpoint.namespace, &target.deployment, &endpoint.address);
+    match percentage {
+        Some(p) => {
+            deployment.set_ramping(build_id, p).await?;
+            println!("deployment {}: version {build_id} takes {p}% of new runs", target.deployment);
+        }
+        None => {
+            deployment.set_current(build_id).await?;
+            println!("deployment {}: version {build_id} is current", target.deployment);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 /// Prints what a running worker serves, from its `caisson_plugin_loaded`
 /// metric.
 fn list_plugins(metrics: &str) -> anyhow::Result<ExitCode> {
@@ -385,11 +511,20 @@ fn list_plugins(metrics: &str) -> anyhow::Result<ExitCode> {
     let plugins = caisson::metrics::loaded_plugins(&text);
     if plugins.is_empty() {
         println!("no plugins loaded");
-        return Ok(ExitCode::SUCCESS);
+    } else {
+        println!("{:<12} {:<24} {:<9} {:<14} TYPES", "TENANT", "PLUGIN", "KIND", "SHA256");
+        for p in plugins {
+            println!("{:<12} {:<24} {:<9} {:<14} {}", p.tenant, p.plugin, p.kind, &p.sha256[..p.sha256.len().min(12)], p.types);
+        }
     }
-    println!("{:<12} {:<24} {:<9} {:<14} TYPES", "TENANT", "PLUGIN", "KIND", "SHA256");
-    for p in plugins {
-        println!("{:<12} {:<24} {:<9} {:<14} {}", p.tenant, p.plugin, p.kind, &p.sha256[..p.sha256.len().min(12)], p.types);
+    let versions = caisson::metrics::versions(&text);
+    if !versions.is_empty() {
+        println!();
+        println!("{:<12} {:<20} {:<26} {:<9} {:>5}  WORKFLOW PLUGINS", "TENANT", "DEPLOYMENT", "BUILD ID", "STATUS", "OPEN");
+        for v in versions {
+            let open = v.open.map_or_else(|| "?".to_owned(), |n| n.to_string());
+            println!("{:<12} {:<20} {:<26} {:<9} {:>5}  {}", v.tenant, v.deployment, v.build_id, v.status, open, v.plugins);
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -405,7 +540,63 @@ fn report(p: &caisson::registry::LoadedPlugin) {
     );
 }
 
-async fn replay(plugins: Vec<PathBuf>, histories: Vec<PathBuf>, jobs: usize) -> anyhow::Result<ExitCode> {
+/// What `caisson replay` replays with.
+enum ReplayPlugins {
+    /// These plugins, for every history.
+    Files(Vec<PathBuf>),
+    /// A folder of versions: each history on the one it records.
+    Versions(PathBuf),
+}
+
+/// One plugin set to replay on.
+struct ReplaySet {
+    /// How the output names it (`version caisson-… (DIR)`), if a version.
+    label: Option<String>,
+    registry: Arc<Registry>,
+}
+
+fn load_set(engines: &Engines, files: &[PathBuf]) -> anyhow::Result<Registry> {
+    let mut registry = Registry::new(engines.clone())?;
+    for path in files {
+        let settings = PluginSettings::for_component(path)?;
+        registry.load(path, settings)?;
+    }
+    Ok(registry)
+}
+
+/// Each subfolder of `dir` holding .wasm files, as a version.
+fn load_versions(engines: &Engines, dir: &Path) -> anyhow::Result<Vec<ReplaySet>> {
+    let mut folders: Vec<PathBuf> = std::fs::read_dir(dir)
+        .with_context(|| format!("reading --plugin-dir {}", dir.display()))?
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.is_dir() && !p.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.')))
+        .collect();
+    folders.sort();
+    let mut sets = Vec::new();
+    for folder in folders {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(&folder)?
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|x| x == "wasm"))
+            .collect();
+        files.sort();
+        if files.is_empty() {
+            continue;
+        }
+        let registry = load_set(engines, &files).with_context(|| format!("loading the version in {}", folder.display()))?;
+        let label = format!("version {} ({})", registry.workflow_build_id(), folder.display());
+        sets.push(ReplaySet { label: Some(label), registry: Arc::new(registry) });
+    }
+    anyhow::ensure!(
+        !sets.is_empty(),
+        "--plugin-dir {}: no version folders (expected one subfolder of workflow plugins per version)",
+        dir.display()
+    );
+    Ok(sets)
+}
+
+async fn replay(source: ReplayPlugins, histories: Vec<PathBuf>, jobs: usize) -> anyhow::Result<ExitCode> {
     use caisson::replay::{self, ReplayOutcome};
     // The worker's pooling allocator: each replay worker holds one run at
     // a time (two while one is evicted and the next starts), and a pooled
@@ -413,44 +604,70 @@ async fn replay(plugins: Vec<PathBuf>, histories: Vec<PathBuf>, jobs: usize) -> 
     let options = EngineOptions::for_worker(jobs.saturating_mul(2), 0)?;
     let engines = Engines::new(&options, ComponentCache::new(default_cache_dir())).context("setting up wasmtime")?;
     start_epoch_ticker(&[&engines.workflow, &engines.activity]);
-    let mut registry = Registry::new(engines)?;
-    for path in &plugins {
-        let settings = PluginSettings::for_component(path)?;
-        registry.load(path, settings)?;
-    }
+    let (sets, by_version) = match &source {
+        ReplayPlugins::Files(files) => (vec![ReplaySet { label: None, registry: Arc::new(load_set(&engines, files)?) }], false),
+        ReplayPlugins::Versions(dir) => (load_versions(&engines, dir)?, true),
+    };
     let files = replay::history_files(&histories).context("listing history files")?;
     anyhow::ensure!(!files.is_empty(), "no history files found in {histories:?}");
     let (mut ok, mut failed) = (0usize, 0usize);
-    let mut loaded = Vec::new();
+    let mut groups: Vec<Vec<replay::RecordedHistory>> = sets.iter().map(|_| Vec::new()).collect();
     for read in replay::read_histories(&files, jobs) {
-        match read {
-            Ok(h) if registry.workflow(&h.workflow_type).is_none() => {
-                failed += 1;
-                let served: Vec<&str> = registry.workflow_types().collect();
-                println!("ERROR {}: workflow type `{}` is not in the plugins (they serve: {})", h.name, h.workflow_type, served.join(", "));
-            }
-            Ok(h) => loaded.push(h),
+        let h = match read {
+            Ok(h) => h,
             Err(e) => {
                 failed += 1;
                 println!("ERROR {e}");
+                continue;
             }
+        };
+        let chosen = if by_version {
+            let Some(build_id) = &h.build_id else {
+                failed += 1;
+                println!("ERROR {}: it records no worker deployment build id (an unversioned worker ran it): replay it with --plugin", h.name);
+                continue;
+            };
+            match sets.iter().position(|s| s.registry.workflow_build_id() == *build_id) {
+                Some(i) => i,
+                None => {
+                    failed += 1;
+                    let known: Vec<String> = sets.iter().map(|s| s.registry.workflow_build_id()).collect();
+                    println!("ERROR {}: it ran on version {build_id}, which is not in --plugin-dir (it holds {})", h.name, known.join(", "));
+                    continue;
+                }
+            }
+        } else {
+            0
+        };
+        if sets[chosen].registry.workflow(&h.workflow_type).is_none() {
+            failed += 1;
+            let served: Vec<&str> = sets[chosen].registry.workflow_types().collect();
+            println!("ERROR {}: workflow type `{}` is not in the plugins (they serve: {})", h.name, h.workflow_type, served.join(", "));
+            continue;
         }
+        groups[chosen].push(h);
     }
-    let names: Vec<(String, usize)> = loaded.iter().map(|h| (h.name.clone(), h.history.events.len())).collect();
-    let outcomes = replay::replay_on(Arc::new(registry), loaded, jobs).await?;
-    for ((name, events), outcome) in names.into_iter().zip(outcomes) {
-        match outcome {
-            ReplayOutcome::Ok => {
-                ok += 1;
-                println!("ok    {name} ({events} events)");
-            }
-            ReplayOutcome::Nondeterminism(message) => {
-                failed += 1;
-                println!("NONDETERMINISM {name}: {message}");
-            }
-            ReplayOutcome::Failed(message) => {
-                failed += 1;
-                println!("ERROR {name}: {message}");
+    for (set, loaded) in sets.iter().zip(groups) {
+        if loaded.is_empty() {
+            continue;
+        }
+        let names: Vec<(String, usize)> = loaded.iter().map(|h| (h.name.clone(), h.history.events.len())).collect();
+        let outcomes = replay::replay_on(set.registry.clone(), loaded, jobs).await?;
+        let on = set.label.as_ref().map(|l| format!(" on {l}")).unwrap_or_default();
+        for ((name, events), outcome) in names.into_iter().zip(outcomes) {
+            match outcome {
+                ReplayOutcome::Ok => {
+                    ok += 1;
+                    println!("ok    {name} ({events} events){on}");
+                }
+                ReplayOutcome::Nondeterminism(message) => {
+                    failed += 1;
+                    println!("NONDETERMINISM {name}{on}: {message}");
+                }
+                ReplayOutcome::Failed(message) => {
+                    failed += 1;
+                    println!("ERROR {name}{on}: {message}");
+                }
             }
         }
     }

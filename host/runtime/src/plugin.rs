@@ -88,6 +88,17 @@ impl PluginSource {
 
     /// The refusal, if this is a workflow the host will not run.
     pub fn refusal(&self) -> Option<PluginError> {
+        if self.kind == PluginKind::Activity
+            && let Some(versioning) = self.settings.versioning
+        {
+            return Some(PluginError::Refused {
+                path: self.path.clone(),
+                message: format!(
+                    "versioning = \"{versioning}\" is for workflow plugins; an activity attempt always runs on the activity \
+                     plugin loaded when it starts. Remove the key"
+                ),
+            });
+        }
         let Some(Verdict::Refused(offences)) = &self.verdict else {
             return None;
         };

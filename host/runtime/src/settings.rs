@@ -215,6 +215,33 @@ pub struct PluginSettings {
     /// Not supported: read only to refuse it with the way to do it (a
     /// plugin is served on its tenant's task queue).
     pub task_queue: Option<String>,
+    /// Workflows: what happens to a running workflow when a new version
+    /// of the plugin set is dropped in (Temporal Worker Deployment
+    /// Versioning). `pinned` (the default) keeps it on the version it
+    /// started on until it closes; `auto-upgrade` moves it to the new
+    /// version at its next workflow task, for code that guards its
+    /// changes with `patched`.
+    pub versioning: Option<Versioning>,
+}
+
+/// How a workflow plugin's running workflows meet a new version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Versioning {
+    /// Stay on the version the run started on until it closes.
+    #[default]
+    Pinned,
+    /// Move to the current version at the next workflow task.
+    AutoUpgrade,
+}
+
+impl std::fmt::Display for Versioning {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Versioning::Pinned => "pinned",
+            Versioning::AutoUpgrade => "auto-upgrade",
+        })
+    }
 }
 
 /// Reads a settings file.

@@ -134,6 +134,12 @@ fn wait_for_port(port: u16, child: &mut Child, what: &str) {
     }
 }
 
+/// Where this test binary's workers keep plugin versions (not the
+/// user's `~/.local/state/caisson`).
+pub fn test_state_dir() -> PathBuf {
+    std::env::temp_dir().join(format!("caisson-test-state-{}", std::process::id()))
+}
+
 /// A unique-enough suffix for task queues and workflow ids.
 pub fn unique(prefix: &str) -> String {
     static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
@@ -154,11 +160,20 @@ impl Server {
     /// taken before the server binds it: then the server exits, and a new
     /// set of ports is tried.
     pub fn start() -> Server {
+        Self::start_with(&[])
+    }
+
+    /// [`Server::start`] with extra `temporal server start-dev` options
+    /// (e.g. dynamic config). Worker versioning is on (server 1.32's
+    /// default) and a version's drainage is known within a second or two.
+    pub fn start_with(extra: &[&str]) -> Server {
         for _ in 0..5 {
             let (port, http, metrics) = (free_port(), free_port(), free_port());
             let mut child = Command::new(temporal_bin())
                 .args(["server", "start-dev", "--headless", "--ip", "127.0.0.1", "--log-level", "error"])
                 .args(["--port", &port.to_string(), "--http-port", &http.to_string(), "--metrics-port", &metrics.to_string()])
+                .args(caisson::versioning::DEV_SERVER_FAST_DRAINAGE)
+                .args(extra)
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
@@ -201,6 +216,12 @@ impl Server {
         }
         let out = self.temporal(&args);
         assert!(out.status.success(), "workflow start failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+
+    /// `temporal workflow signal` with no input.
+    pub fn signal(&self, id: &str, name: &str) {
+        let out = self.temporal(&["workflow", "signal", "--workflow-id", id, "--name", name]);
+        assert!(out.status.success(), "signal {name} to {id} failed: {}", String::from_utf8_lossy(&out.stderr));
     }
 
     /// `temporal workflow result`: the closing JSON document.
@@ -317,6 +338,7 @@ impl Worker {
 
     fn spawn_with_env(server: &Server, task_queue: &str, args: &[&str], env: &[(&str, &str)]) -> Worker {
         let mut child = Command::new(env!("CARGO_BIN_EXE_caisson"))
+            .env("CAISSON_STATE_DIR", test_state_dir())
             .envs(env.iter().copied())
             .arg("worker")
             .args(["--address", &server.address, "--task-queue", task_queue])

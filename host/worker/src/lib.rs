@@ -14,6 +14,7 @@
 //! * [`watch`]: watched plugin folders: drop-in add, replace, remove.
 //! * [`tenant`]: what a tenant's plugins may be granted.
 //! * [`metrics`]: per-plugin counters beside core's Prometheus metrics.
+//! * [`versioning`]: plugin sets as Temporal worker deployment versions (pinned runs, draining).
 //! * [`replay`]: recorded histories through core's replay worker.
 #![warn(missing_docs)]
 
@@ -25,5 +26,6 @@ pub mod metrics;
 pub mod registry;
 pub mod replay;
 pub mod tenant;
+pub mod versioning;
 pub mod watch;
 pub mod worker;

@@ -19,7 +19,7 @@
 //! A plugin's own keys (grants and limits) are
 //! [`caisson_runtime::settings::PluginSettings`], re-exported here.
 
-pub use caisson_runtime::settings::{DirAccess, DirGrant, ManifestError, PluginSettings, SettingError, limits, parse_duration};
+pub use caisson_runtime::settings::{DirAccess, DirGrant, ManifestError, PluginSettings, SettingError, Versioning, limits, parse_duration};
 use caisson_runtime::settings::{check_duration, check_not_empty, check_range, duration_str, parse, read};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
@@ -76,6 +76,28 @@ pub struct WorkerSettings {
     /// so one burst of big activities fails retryably instead of getting the
     /// worker OOM-killed. Must be at least 1.
     pub memory_budget_mb: Option<u64>,
+    /// `auto` (default): serve each workflow plugin set as a Temporal
+    /// worker deployment version when the server has worker versioning on
+    /// (running workflows stay on the version they started on); `off`:
+    /// unversioned, a replaced plugin serves every run's next task.
+    pub versioning: VersioningMode,
+    /// The worker deployment's name; default: the task queue's name.
+    pub deployment: Option<String>,
+    /// Where versions are kept while their runs are open, so that a
+    /// restarted worker serves them again; default `$CAISSON_STATE_DIR`,
+    /// else `$XDG_STATE_HOME/caisson`, else `~/.local/state/caisson`.
+    pub state_dir: Option<PathBuf>,
+}
+
+/// Whether plugin sets are served as worker deployment versions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum VersioningMode {
+    /// When the server supports it.
+    #[default]
+    Auto,
+    /// Never.
+    Off,
 }
 
 impl Default for WorkerSettings {
@@ -87,6 +109,9 @@ impl Default for WorkerSettings {
             shutdown_grace: Duration::from_secs(10),
             metrics_address: None,
             memory_budget_mb: None,
+            versioning: VersioningMode::Auto,
+            deployment: None,
+            state_dir: None,
         }
     }
 }
@@ -140,6 +165,8 @@ pub struct TenantSettings {
     pub namespace: Option<String>,
     /// Task queue; default: the tenant's name.
     pub task_queue: Option<String>,
+    /// Its worker deployment's name; default: its task queue's.
+    pub deployment: Option<String>,
     /// A folder watched for plugins (`NAME.wasm` + optional `NAME.toml`).
     pub plugin_dir: Option<PathBuf>,
     /// Plugins listed explicitly.
@@ -180,6 +207,20 @@ pub struct TenantLimits {
     pub timeout: Option<Duration>,
 }
 
+/// A worker deployment name Temporal accepts: not empty, without `.` or
+/// `:` (the server refuses them).
+pub fn check_deployment_name(key: &str, name: &str) -> Result<(), SettingError> {
+    check_not_empty(key, name, "a worker deployment name")?;
+    if name.contains(['.', ':']) {
+        return Err(SettingError {
+            key: key.to_owned(),
+            value: format!("{name:?}"),
+            expected: "a worker deployment name without `.` or `:` (Temporal refuses them), e.g. \"orders-plugins\"".into(),
+        });
+    }
+    Ok(())
+}
+
 impl TemporalSettings {
     /// Checks the keys under `prefix` (`temporal`): set ones are not empty.
     pub fn validate(&self, prefix: &str) -> Result<(), SettingError> {
@@ -215,6 +256,9 @@ impl WorkerSettings {
         if let Some(mb) = self.memory_budget_mb {
             check_range(&format!("{prefix}.memory_budget_mb"), mb, limits::MEMORY_BUDGET_MB, "MiB")?;
         }
+        if let Some(d) = &self.deployment {
+            check_deployment_name(&format!("{prefix}.deployment"), d)?;
+        }
         check_duration(&format!("{prefix}.shutdown_grace"), self.shutdown_grace, limits::SHUTDOWN_GRACE)
     }
 }
@@ -236,6 +280,9 @@ impl TenantSettings {
         }
         if let Some(q) = &self.task_queue {
             check_not_empty(&format!("{prefix}.task_queue"), q, "a task queue name")?;
+        }
+        if let Some(d) = &self.deployment {
+            check_deployment_name(&format!("{prefix}.deployment"), d)?;
         }
         for (name, value, range) in [
             ("max_cached_workflows", self.max_cached_workflows, limits::MAX_CACHED_WORKFLOWS),

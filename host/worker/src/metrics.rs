@@ -12,9 +12,11 @@
 //! | `caisson_instantiation_duration` | histogram (ms) | tenant, plugin |
 //! | `caisson_plugin_loaded` | gauge: 1 loaded, 0 removed or replaced | tenant, plugin, kind, sha256, types |
 //! | `caisson_inputs_dropped` | counter: undecodable signal inputs left out | tenant, plugin, handler, kind |
+//! | `caisson_version_status` | gauge: 1 current, 2 ramping, 3 draining, 4 drained, 5 inactive | tenant, deployment, build_id, plugins |
+//! | `caisson_version_open_workflows` | gauge: open workflows on the version (from visibility) | tenant, deployment, build_id |
 //!
-//! `caisson plugins --metrics ADDRESS` reads `caisson_plugin_loaded` back
-//! to list what a running worker serves.
+//! `caisson plugins --metrics ADDRESS` reads `caisson_plugin_loaded` and
+//! the version gauges back to list what a running worker serves.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -34,6 +36,8 @@ pub struct Metrics {
     instantiation: HistogramDuration,
     plugin_loaded: Gauge,
     inputs_dropped: Counter,
+    version_status: Gauge,
+    version_open: Gauge,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -76,6 +80,12 @@ impl Metrics {
                 "Signal inputs a workflow could not be given (undecodable payload) and that were dropped",
                 "",
             )),
+            version_status: meter.gauge(param(
+                "caisson_version_status",
+                "State of a workflow plugin set version: 1 current, 2 ramping, 3 draining, 4 drained, 5 inactive",
+                "",
+            )),
+            version_open: meter.gauge(param("caisson_version_open_workflows", "Open workflows on a plugin set version", "")),
             meter,
         }
     }
@@ -114,6 +124,137 @@ impl Metrics {
         ]));
         self.inputs_dropped.add(1, &attributes);
     }
+}
+
+impl Metrics {
+    /// Records a version's state and, when known, its open workflows.
+    pub fn version_status(
+        &self,
+        tenant: &str,
+        deployment: &str,
+        build_id: &str,
+        status: VersionState,
+        open: Option<u64>,
+        plugins: &crate::registry::Registry,
+    ) {
+        let labels = |extra: Vec<MetricKeyValue>| {
+            let mut kv = vec![
+                MetricKeyValue::new("tenant", tenant.to_owned()),
+                MetricKeyValue::new("deployment", deployment.to_owned()),
+                MetricKeyValue::new("build_id", build_id.to_owned()),
+            ];
+            kv.extend(extra);
+            self.meter.new_attributes(NewAttributes::new(kv))
+        };
+        let names: Vec<String> = plugins.workflow_plugins().map(|p| format!("{}@{}", p.name, &p.sha256[..p.sha256.len().min(12)])).collect();
+        self.version_status.record(status.code(), &labels(vec![MetricKeyValue::new("plugins", names.join(","))]));
+        if let Some(open) = open {
+            self.version_open.record(open, &labels(Vec::new()));
+        }
+    }
+}
+
+/// A plugin set version's state, as the metrics code it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VersionState {
+    /// New runs start on it.
+    Current,
+    /// Takes a share of new runs beside the current version.
+    Ramping,
+    /// Serves only the runs pinned to it.
+    Draining,
+    /// No open pinned run is left: unloaded.
+    Drained,
+    /// Registered (its pollers run) but never current or ramping.
+    Inactive,
+}
+
+impl VersionState {
+    const ALL: [VersionState; 5] =
+        [VersionState::Current, VersionState::Ramping, VersionState::Draining, VersionState::Drained, VersionState::Inactive];
+
+    /// The gauge's value.
+    pub fn code(self) -> u64 {
+        match self {
+            VersionState::Current => 1,
+            VersionState::Ramping => 2,
+            VersionState::Draining => 3,
+            VersionState::Drained => 4,
+            VersionState::Inactive => 5,
+        }
+    }
+
+    /// Lowercase name (logs, `caisson plugins`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            VersionState::Current => "current",
+            VersionState::Ramping => "ramping",
+            VersionState::Draining => "draining",
+            VersionState::Drained => "drained",
+            VersionState::Inactive => "inactive",
+        }
+    }
+
+    fn from_code(code: u64) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.code() == code)
+    }
+}
+
+impl std::fmt::Display for VersionState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A row of the version gauges from a worker's metrics.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServedVersion {
+    /// Tenant.
+    pub tenant: String,
+    /// Worker deployment name.
+    pub deployment: String,
+    /// Build id (derived from the workflow plugins' hashes).
+    pub build_id: String,
+    /// Its state.
+    pub status: VersionState,
+    /// Open workflows on it, when counted.
+    pub open: Option<u64>,
+    /// Its workflow plugins, `name@sha256-prefix`, comma-separated.
+    pub plugins: String,
+}
+
+/// The workflow plugin set versions a worker serves or has drained.
+pub fn versions(metrics_text: &str) -> Vec<ServedVersion> {
+    let rows = |name: &str| -> Vec<(Vec<(String, String)>, u64)> {
+        metrics_text
+            .lines()
+            .filter_map(|line| line.strip_prefix(name).and_then(|rest| rest.strip_prefix('{')))
+            .filter_map(|rest| rest.rsplit_once("} "))
+            .filter_map(|(labels, value)| value.trim().parse::<f64>().ok().map(|v| (parse_labels(labels), v as u64)))
+            .collect()
+    };
+    let get = |labels: &[(String, String)], k: &str| labels.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone()).unwrap_or_default();
+    let open = rows("caisson_version_open_workflows");
+    let mut versions: Vec<ServedVersion> = rows("caisson_version_status")
+        .into_iter()
+        .filter_map(|(labels, code)| {
+            let key = (get(&labels, "tenant"), get(&labels, "deployment"), get(&labels, "build_id"));
+            let open = open
+                .iter()
+                .find(|(l, _)| (get(l, "tenant"), get(l, "deployment"), get(l, "build_id")) == key)
+                .map(|(_, n)| *n);
+            Some(ServedVersion {
+                tenant: key.0,
+                deployment: key.1,
+                build_id: key.2,
+                status: VersionState::from_code(code)?,
+                open,
+                plugins: get(&labels, "plugins"),
+            })
+        })
+        .collect();
+    versions.sort_by(|a, b| (&a.tenant, a.status.code(), &a.build_id).cmp(&(&b.tenant, b.status.code(), &b.build_id)));
+    versions
 }
 
 /// The instruments bound to one plugin's labels. Cloning is cheap.
@@ -231,6 +372,19 @@ fn parse_labels(text: &str) -> Vec<(String, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn versions_are_read_back_with_their_state_and_open_runs() {
+        let text = "caisson_version_status{build_id=\"caisson-b\",deployment=\"orders\",plugins=\"saga@51aa03d9e8f2\",tenant=\"default\"} 3\n\
+            caisson_version_status{build_id=\"caisson-a\",deployment=\"orders\",plugins=\"saga@9be1f04c2a11\",tenant=\"default\"} 1\n\
+            caisson_version_open_workflows{build_id=\"caisson-b\",deployment=\"orders\",tenant=\"default\"} 7\n\
+            caisson_version_status{build_id=\"caisson-c\",deployment=\"orders\",plugins=\"\",tenant=\"default\"} 9\n";
+        let rows = versions(text);
+        assert_eq!(rows.len(), 2, "an unknown state code is left out: {rows:?}");
+        assert_eq!((rows[0].build_id.as_str(), rows[0].status, rows[0].open), ("caisson-a", VersionState::Current, None));
+        assert_eq!((rows[1].build_id.as_str(), rows[1].status, rows[1].open), ("caisson-b", VersionState::Draining, Some(7)));
+        assert_eq!(rows[1].plugins, "saga@51aa03d9e8f2");
+    }
 
     #[test]
     fn served_plugins_are_read_back_from_the_metrics_text() {

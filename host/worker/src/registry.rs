@@ -1,6 +1,6 @@
 //! The plugins a worker serves, by workflow and activity type.
 
-use crate::manifest::PluginSettings;
+use crate::manifest::{PluginSettings, Versioning};
 use crate::metrics::Metrics;
 use crate::tenant::{Admission, AdmissionError};
 use caisson_runtime::activity::ActivityPlugin;
@@ -48,6 +48,11 @@ pub struct LoadedPlugin {
     pub sha256: String,
     /// The types it serves.
     pub types: Vec<String>,
+    /// Workflows: how its running workflows meet a new version.
+    pub versioning: Versioning,
+    /// Its grants file (`NAME.toml`), when it has one: kept with the
+    /// component when a version is stored.
+    pub sidecar: Option<PathBuf>,
 }
 
 /// Workflow and activity types → the plugins that implement them.
@@ -104,6 +109,8 @@ impl Registry {
     /// Reads, judges, compiles and registers one plugin.
     pub fn load(&mut self, path: &Path, settings: PluginSettings) -> Result<&LoadedPlugin, RegistryError> {
         let (metrics, tenant) = (&self.metrics, &self.tenant);
+        let versioning = settings.versioning.unwrap_or_default();
+        let sidecar = Some(PluginSettings::sidecar_path(path)).filter(|p| settings.path.is_none() && p.is_file());
         let plugin = self.loader.load(path, settings, |name| Arc::new(metrics.for_plugin(tenant, name)))?;
         let types = plugin.types();
         match &plugin {
@@ -116,6 +123,8 @@ impl Registry {
             kind: plugin.kind(),
             sha256: plugin.sha256().to_owned(),
             types,
+            versioning,
+            sidecar,
         };
         self.metrics.plugin_loaded(&self.tenant, &entry, true);
         self.loaded.push(entry);
@@ -162,6 +171,37 @@ impl Registry {
     pub fn loaded(&self) -> &[LoadedPlugin] {
         &self.loaded
     }
+
+    /// The workflow plugins, in name order.
+    pub fn workflow_plugins(&self) -> impl Iterator<Item = &LoadedPlugin> {
+        let mut plugins: Vec<&LoadedPlugin> = self.loaded.iter().filter(|p| p.kind == PluginKind::Workflow).collect();
+        plugins.sort_by(|a, b| a.name.cmp(&b.name));
+        plugins.into_iter()
+    }
+
+    /// The build id of this registry's workflow plugin set: derived from
+    /// their content hashes alone, so the same files give the same id on
+    /// every worker and after every restart, whatever they are named.
+    /// Activity plugins are not part of it (see [`crate::versioning`]).
+    pub fn workflow_build_id(&self) -> String {
+        build_id(self.workflow_plugins().map(|p| p.sha256.as_str()))
+    }
+
+    /// How runs of the workflow plugin named `plugin` meet a new version
+    /// (its `versioning` setting).
+    pub fn versioning_of(&self, plugin: &str) -> Versioning {
+        self.loaded.iter().find(|p| p.name == plugin).map(|p| p.versioning).unwrap_or_default()
+    }
+}
+
+/// The build id of a set of workflow plugins, from their SHA-256 hashes
+/// (in any order): `caisson-` and 16 hex digits.
+pub fn build_id<'a>(hashes: impl IntoIterator<Item = &'a str>) -> String {
+    use sha2::Digest as _;
+    let mut hashes: Vec<&str> = hashes.into_iter().collect();
+    hashes.sort_unstable();
+    let digest = sha2::Sha256::digest(hashes.join("\n").as_bytes());
+    format!("caisson-{}", &hex::encode(digest)[..16])
 }
 
 /// A registry that changes while the worker runs (a watched plugin

@@ -59,6 +59,9 @@ pub struct RecordedHistory {
     /// The workflow id to replay under. Histories do not record it; a
     /// file `NAME.json` replays as workflow id `NAME`.
     pub workflow_id: String,
+    /// The worker deployment build id of the last completed workflow task
+    /// (a versioned worker's plugin set), when one is recorded.
+    pub build_id: Option<String>,
 }
 
 /// Reads a history file: JSON (`temporal workflow show --output json`) or
@@ -75,7 +78,21 @@ pub fn read_history(path: &Path) -> Result<RecordedHistory, HistoryError> {
     };
     let workflow_type = validate(&history).map_err(invalid)?;
     let workflow_id = path.file_stem().map_or_else(|| "replay".to_owned(), |s| s.to_string_lossy().into_owned());
-    Ok(RecordedHistory { name: path.display().to_string(), history, workflow_type, workflow_id })
+    let build_id = recorded_build_id(&history);
+    Ok(RecordedHistory { name: path.display().to_string(), history, workflow_type, workflow_id, build_id })
+}
+
+/// The build id of the worker deployment version that completed the
+/// history's last workflow task: the version a pinned run lived on, and
+/// the one an auto-upgrade run ended on.
+pub fn recorded_build_id(history: &History) -> Option<String> {
+    use temporalio_common::protos::temporal::api::history::v1::history_event::Attributes;
+    history.events.iter().rev().find_map(|e| match &e.attributes {
+        Some(Attributes::WorkflowTaskCompletedEventAttributes(done)) => {
+            done.deployment_version.as_ref().map(|v| v.build_id.clone()).filter(|id| !id.is_empty())
+        }
+        _ => None,
+    })
 }
 
 /// [`read_history`] for every file, on up to `jobs` threads (parsing the
@@ -225,6 +242,7 @@ pub async fn replay(registry: Arc<Registry>, histories: Vec<RecordedHistory>) ->
         api_key: None,
         tls: None,
         fairness_key: None,
+        versioned: false,
     };
     let config = WorkerConfig::builder()
         .namespace(endpoint.namespace.clone())

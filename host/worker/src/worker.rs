@@ -3,9 +3,10 @@
 
 use crate::activation_thread;
 use crate::bridge::{self, Incoming};
-use crate::manifest::{TemporalSettings, WorkerSettings};
+use crate::manifest::{TemporalSettings, Versioning, WorkerSettings};
 use crate::metrics::Metrics;
 use crate::registry::{LiveRegistry, Registry};
+use crate::versioning::{Deployment, DeploymentError, VersionedTenant, VersioningOptions};
 use crate::watch::PluginFolder;
 use anyhow::Context as _;
 use caisson_runtime::activity::{Attempt, AttemptOutcome, Cancellation};
@@ -22,6 +23,7 @@ use temporalio_common::protos::coresdk::workflow_completion::{
     self as workflow_completion, WorkflowActivationCompletion, workflow_activation_completion,
 };
 use temporalio_common::protos::coresdk::{ActivityHeartbeat, ActivityTaskCompletion};
+use temporalio_common::protos::temporal::api::enums::v1::VersioningBehavior;
 use temporalio_common::protos::temporal::api::failure::v1::Failure;
 use temporalio_common::worker::WorkerTaskTypes;
 use temporalio_sdk_core::{CoreRuntime, PollError, RuntimeOptions, Url, Worker, WorkerConfig, WorkerVersioningStrategy, init_worker};
@@ -47,6 +49,9 @@ pub struct Endpoint {
     /// Fairness key for activities and children that set none: a
     /// tenant's name, so that tenants sharing a queue get fair shares.
     pub fairness_key: Option<String>,
+    /// Served as a worker deployment version: each completion carries its
+    /// run's versioning behaviour (pinned, or the plugin's auto-upgrade).
+    pub versioned: bool,
 }
 
 impl Endpoint {
@@ -72,6 +77,7 @@ impl Endpoint {
             api_key: settings.api_key.clone().or(profile.api_key),
             tls,
             fairness_key: None,
+            versioned: false,
         })
     }
 
@@ -173,6 +179,9 @@ pub struct Tenant {
     pub registry: Arc<LiveRegistry>,
     /// Folders watched for plugins (already loaded once).
     pub folders: Vec<PluginFolder>,
+    /// Serve plugin sets as worker deployment versions (when the server
+    /// has worker versioning on); `None`: unversioned.
+    pub versioning: Option<VersioningOptions>,
 }
 
 impl Tenant {
@@ -216,6 +225,107 @@ impl Telemetry {
     }
 }
 
+/// Where a core worker takes its workflow plugins from.
+#[derive(Clone)]
+pub enum WorkflowSource {
+    /// The tenant's plugins as they are now: a replaced plugin serves the
+    /// next task of every run (unversioned serving).
+    Live(Arc<LiveRegistry>),
+    /// One version's plugin set, fixed for the worker's life.
+    Fixed(Arc<Registry>),
+}
+
+impl WorkflowSource {
+    fn snapshot(&self) -> Arc<Registry> {
+        match self {
+            WorkflowSource::Live(live) => live.snapshot(),
+            WorkflowSource::Fixed(registry) => registry.clone(),
+        }
+    }
+}
+
+/// One sdk-core worker polling a task queue, with its workflow and
+/// activity loops.
+pub struct PollingWorker {
+    core: Arc<Worker>,
+    workflows: tokio::task::JoinHandle<anyhow::Result<()>>,
+    activities: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl std::fmt::Debug for PollingWorker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PollingWorker").finish_non_exhaustive()
+    }
+}
+
+/// What a tenant's core workers are built from.
+#[derive(Clone)]
+struct WorkerTemplate {
+    runtime: Arc<CoreRuntime>,
+    connection: Connection,
+    name: String,
+    endpoint: Endpoint,
+    settings: WorkerSettings,
+    task_types: WorkerTaskTypes,
+    activities: Arc<LiveRegistry>,
+}
+
+impl WorkerTemplate {
+    /// Starts a core worker that declares `versioning` and takes its
+    /// workflow plugins from `workflows`; checks the namespace first.
+    async fn start(&self, versioning: WorkerVersioningStrategy, workflows: WorkflowSource) -> anyhow::Result<PollingWorker> {
+        let settings = &self.settings;
+        let versioned = matches!(versioning, WorkerVersioningStrategy::WorkerDeploymentBased(_));
+        let config = WorkerConfig::builder()
+            .namespace(self.endpoint.namespace.clone())
+            .task_queue(self.endpoint.task_queue.clone())
+            .task_types(self.task_types)
+            .versioning_strategy(versioning)
+            .max_cached_workflows(settings.max_cached_workflows)
+            .max_outstanding_workflow_tasks(settings.max_concurrent_workflow_tasks.max(2))
+            .max_outstanding_activities(settings.max_concurrent_activities.max(1))
+            .graceful_shutdown_period(settings.shutdown_grace)
+            .build()
+            .map_err(anyhow::Error::msg)?;
+        let worker = Arc::new(init_worker(&self.runtime, config, self.connection.clone()).context("starting the sdk-core worker")?);
+        worker.validate().await.with_context(|| format!("tenant `{}`: checking namespace `{}`", self.name, self.endpoint.namespace))?;
+        let endpoint = Endpoint { versioned, ..self.endpoint.clone() };
+        let workflow_loop = tokio::spawn(workflow_loop(worker.clone(), workflows, endpoint));
+        let activity_loop = tokio::spawn(activity_loop(worker.clone(), self.activities.clone(), self.endpoint.task_queue.clone()));
+        Ok(PollingWorker { core: worker, workflows: workflow_loop, activities: activity_loop })
+    }
+}
+
+impl PollingWorker {
+    /// Stops polling for new tasks.
+    pub fn initiate_shutdown(&self) {
+        self.core.initiate_shutdown();
+    }
+
+    /// Lets in-flight work finish within `grace` (activities still running
+    /// then are cancelled) and releases the core worker.
+    pub async fn finish(self, tenant: &str, grace: Duration) -> anyhow::Result<()> {
+        self.core.initiate_shutdown();
+        // Core cancels activities still running when the grace period
+        // ends; a guest then has CANCEL_GRACE to return.
+        let limit = grace + caisson_runtime::activity::CANCEL_GRACE + Duration::from_secs(5);
+        let (workflows, activities) = (self.workflows, self.activities);
+        match tokio::time::timeout(limit, async { tokio::join!(workflows, activities) }).await {
+            Ok((w, a)) => {
+                w.context("workflow loop panicked")??;
+                a.context("activity loop panicked")??;
+            }
+            Err(_) => {
+                tracing::warn!(tenant, "in-flight work did not finish within {limit:?}; stopping anyway")
+            }
+        }
+        if let Ok(worker) = Arc::try_unwrap(self.core) {
+            worker.finalize_shutdown().await;
+        }
+        Ok(())
+    }
+}
+
 /// Runs every tenant's worker until `shutdown` resolves, then stops
 /// polling, lets in-flight work finish within each tenant's
 /// `shutdown_grace` (activities still running then are cancelled) and
@@ -223,10 +333,13 @@ impl Telemetry {
 pub async fn run(tenants: Vec<Tenant>, telemetry: Telemetry, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
     anyhow::ensure!(!tenants.is_empty(), "no tenants to serve");
     let telemetry_options = temporalio_common::telemetry::TelemetryOptions::builder().maybe_metrics(telemetry.meter.clone()).build();
-    let runtime = CoreRuntime::new_assume_tokio(
+    let runtime = Arc::new(CoreRuntime::new_assume_tokio(
         RuntimeOptions::builder().telemetry_options(telemetry_options).heartbeat_interval(None).build().map_err(anyhow::Error::msg)?,
-    )?;
-    let mut started = Vec::new();
+    )?);
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let mut unversioned = Vec::new();
+    let mut versioned = Vec::new();
+    let mut watchers = Vec::new();
     for tenant in tenants {
         let task_types = tenant.task_types();
         anyhow::ensure!(
@@ -236,61 +349,106 @@ pub async fn run(tenants: Vec<Tenant>, telemetry: Telemetry, shutdown: impl Futu
         );
         let mut connection = connect(&tenant.endpoint).await?;
         connection.identity_mut().push_str(&format!("/{}", tenant.name));
-        let settings = &tenant.settings;
-        let config = WorkerConfig::builder()
-            .namespace(tenant.endpoint.namespace.clone())
-            .task_queue(tenant.endpoint.task_queue.clone())
-            .task_types(task_types)
-            .versioning_strategy(WorkerVersioningStrategy::None { build_id: format!("caisson-{}", env!("CARGO_PKG_VERSION")) })
-            .max_cached_workflows(settings.max_cached_workflows)
-            .max_outstanding_workflow_tasks(settings.max_concurrent_workflow_tasks.max(2))
-            .max_outstanding_activities(settings.max_concurrent_activities.max(1))
-            .graceful_shutdown_period(settings.shutdown_grace)
-            .build()
-            .map_err(anyhow::Error::msg)?;
-        let worker = Arc::new(init_worker(&runtime, config, connection).context("starting the sdk-core worker")?);
-        worker.validate().await.with_context(|| format!("tenant `{}`: checking namespace `{}`", tenant.name, tenant.endpoint.namespace))?;
+        let template = WorkerTemplate {
+            runtime: runtime.clone(),
+            connection: connection.clone(),
+            name: tenant.name.clone(),
+            endpoint: tenant.endpoint.clone(),
+            settings: tenant.settings.clone(),
+            task_types,
+            activities: tenant.registry.clone(),
+        };
+        let deployment = match &tenant.versioning {
+            Some(options) if task_types.enable_workflows => {
+                let deployment =
+                    Deployment::new(connection.clone(), &tenant.endpoint.namespace, &options.deployment, &tenant.endpoint.address);
+                match deployment.probe().await {
+                    Ok(()) => Some((deployment, options.clone())),
+                    Err(e @ DeploymentError::NotEnabled { .. }) => {
+                        tracing::warn!(tenant = %tenant.name, "{e}");
+                        None
+                    }
+                    Err(e) => return Err(e).with_context(|| format!("tenant `{}`: asking about worker deployment `{}`", tenant.name, options.deployment)),
+                }
+            }
+            _ => None,
+        };
         let registry = tenant.registry.snapshot();
-        tracing::info!(
-            tenant = %tenant.name,
-            address = %tenant.endpoint.address,
-            namespace = %tenant.endpoint.namespace,
-            task_queue = %tenant.endpoint.task_queue,
-            workflows = ?registry.workflow_types().collect::<Vec<_>>(),
-            activities = ?registry.activity_types().collect::<Vec<_>>(),
-            watching = ?tenant.folders.iter().map(|f| f.dir().display().to_string()).collect::<Vec<_>>(),
-            "worker polling"
-        );
-        let watchers: Vec<_> = tenant.folders.into_iter().map(|f| tokio::spawn(f.watch())).collect();
-        let workflows = tokio::spawn(workflow_loop(worker.clone(), tenant.registry.clone(), tenant.endpoint.clone()));
-        let activities = tokio::spawn(activity_loop(worker.clone(), tenant.registry.clone(), tenant.endpoint.task_queue.clone()));
-        started.push((tenant.name, worker, workflows, activities, watchers, settings.shutdown_grace));
+        let announce = {
+            let (name, endpoint) = (tenant.name.clone(), tenant.endpoint.clone());
+            let workflows: Vec<String> = registry.workflow_types().map(str::to_owned).collect();
+            let activities: Vec<String> = registry.activity_types().map(str::to_owned).collect();
+            let watching: Vec<String> = tenant.folders.iter().map(|f| f.dir().display().to_string()).collect();
+            move |version: &str| {
+                tracing::info!(
+                    tenant = %name,
+                    address = %endpoint.address,
+                    namespace = %endpoint.namespace,
+                    task_queue = %endpoint.task_queue,
+                    version,
+                    workflows = ?workflows,
+                    activities = ?activities,
+                    watching = ?watching,
+                    "worker polling"
+                )
+            }
+        };
+        watchers.extend(tenant.folders.into_iter().map(|f| tokio::spawn(f.watch())));
+        match deployment {
+            Some((deployment, options)) => {
+                let grace = tenant.settings.shutdown_grace;
+                let versioned_tenant = VersionedTenant {
+                    name: tenant.name.clone(),
+                    endpoint: tenant.endpoint.clone(),
+                    registry: tenant.registry.clone(),
+                    options,
+                    start: Box::new(move |strategy, workflows| {
+                        let template = template.clone();
+                        Box::pin(async move { template.start(strategy, workflows).await })
+                    }),
+                    grace,
+                };
+                // The tenant counts as started once its current version is
+                // current on the server: until then new runs would not reach it.
+                let (ready_tx, ready_rx) = tokio::sync::oneshot::channel::<()>();
+                let serving = tokio::spawn(crate::versioning::serve(versioned_tenant, deployment.clone(), stop_rx.clone(), move |build_id| {
+                    announce(&format!("{}:{build_id}", deployment.name()));
+                    let _ = ready_tx.send(());
+                }));
+                if ready_rx.await.is_err() {
+                    // `serve` ended before its version was current: its error says why.
+                    serving.await.context("versioned tenant panicked")??;
+                    anyhow::bail!("tenant `{}` stopped before serving", tenant.name);
+                }
+                versioned.push((tenant.name, serving));
+            }
+            None => {
+                let worker = template.start(unversioned_strategy(), WorkflowSource::Live(tenant.registry.clone())).await?;
+                announce("unversioned");
+                unversioned.push((tenant.name, worker, tenant.settings.shutdown_grace));
+            }
+        }
     }
     shutdown.await;
     tracing::info!("shutting down: no new tasks; finishing in-flight work");
-    for (_, worker, _, _, watchers, _) in &started {
+    let _ = stop_tx.send(true);
+    watchers.iter().for_each(|w| w.abort());
+    for (_, worker, _) in &unversioned {
         worker.initiate_shutdown();
-        watchers.iter().for_each(|w| w.abort());
     }
-    for (name, worker, workflows, activities, _, grace) in started {
-        // Core cancels activities still running when the grace period
-        // ends; a guest then has CANCEL_GRACE to return.
-        let limit = grace + caisson_runtime::activity::CANCEL_GRACE + Duration::from_secs(5);
-        match tokio::time::timeout(limit, async { tokio::join!(workflows, activities) }).await {
-            Ok((w, a)) => {
-                w.context("workflow loop panicked")??;
-                a.context("activity loop panicked")??;
-            }
-            Err(_) => {
-                tracing::warn!(tenant = %name, "in-flight work did not finish within {limit:?}; stopping anyway")
-            }
-        }
-        if let Ok(worker) = Arc::try_unwrap(worker) {
-            worker.finalize_shutdown().await;
-        }
+    for (name, worker, grace) in unversioned {
+        worker.finish(&name, grace).await?;
+    }
+    for (name, serving) in versioned {
+        serving.await.with_context(|| format!("tenant `{name}`: versioned serving panicked"))??;
     }
     tracing::info!("worker stopped");
     Ok(())
+}
+
+/// The build id an unversioned worker reports (identification only).
+fn unversioned_strategy() -> WorkerVersioningStrategy {
+    WorkerVersioningStrategy::None { build_id: format!("caisson-{}", env!("CARGO_PKG_VERSION")) }
 }
 
 /// Runs this worker holds between their activations, by run id.
@@ -317,7 +475,7 @@ type Runs = Arc<Mutex<HashMap<String, WorkflowRun>>>;
 /// activated and put back before its completion is sent: the next
 /// activation for it, which core issues only after that completion, finds
 /// it there.
-async fn workflow_loop(worker: Arc<Worker>, registry: Arc<LiveRegistry>, endpoint: Endpoint) -> anyhow::Result<()> {
+async fn workflow_loop(worker: Arc<Worker>, registry: WorkflowSource, endpoint: Endpoint) -> anyhow::Result<()> {
     let runs: Runs = Arc::default();
     let endpoint = Arc::new(endpoint);
     loop {
@@ -435,10 +593,17 @@ pub fn process_activation(
                 task_queue: &endpoint.task_queue,
                 fairness_key: endpoint.fairness_key.as_deref(),
             };
+            // Pinned is the versioned worker's default; only an
+            // auto-upgrade plugin says otherwise.
+            let versioning_behavior = match registry.versioning_of(&run.plugin().name) {
+                Versioning::AutoUpgrade if endpoint.versioned => VersioningBehavior::AutoUpgrade,
+                _ => VersioningBehavior::Unspecified,
+            };
             WorkflowActivationCompletion {
                 run_id,
                 status: Some(workflow_activation_completion::Status::Successful(workflow_completion::Success {
                     commands: bridge::outgoing(commands, to),
+                    versioning_behavior: versioning_behavior.into(),
                     ..Default::default()
                 })),
                 ..Default::default()

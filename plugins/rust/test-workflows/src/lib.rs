@@ -403,6 +403,26 @@ impl Guest for TestWorkflows {
         first
     }
 
+    fn swap() -> String {
+        let build = if cfg!(feature = "v2") { "v2" } else { "v1" };
+        let call = |activity: &str| wf::activity(activity).arg(build).start_to_close(Duration::from_secs(10)).call::<String>().unwrap_or_default();
+        let first = if cfg!(feature = "v2") { call("upper") } else { call("echo") };
+        wf::wait_condition(|| wf::take_signal("go").is_some(), None);
+        let second = if cfg!(feature = "v2") { call("echo") } else { call("upper") };
+        format!("{first} {second} on {build}")
+    }
+
+    fn upgradable() -> String {
+        let build = if cfg!(feature = "v2") { "v2" } else { "v1" };
+        let first = if cfg!(feature = "v2") && wf::patched("v2") {
+            wf::activity("upper").arg("v2").start_to_close(Duration::from_secs(10)).call::<String>().unwrap_or_default()
+        } else {
+            echo("v1").unwrap_or_default()
+        };
+        wf::wait_condition(|| wf::take_signal("go").is_some(), None);
+        format!("{first} then {build}")
+    }
+
     #[cfg(feature = "v2")]
     fn changed() -> String {
         let first = wf::activity("upper").arg("v2").call::<String>().unwrap_or_default();
