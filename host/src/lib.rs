@@ -28,4 +28,5 @@ pub mod check;
 pub mod dev_examples;
 pub mod devserver;
 pub mod embedded;
+pub mod logging;
 pub mod scaffold;

@@ -27,6 +27,11 @@ use std::sync::Arc;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Log lines as text, or as one JSON object per line with each field
+    /// (tenant, plugin, workflow_id, run_id...) as a key. What is logged:
+    /// CAISSON_LOG, e.g. `info,temporalio_sdk_core=warn`.
+    #[arg(long, global = true, value_enum, default_value_t, env = "CAISSON_LOG_FORMAT")]
+    log_format: caisson::logging::LogFormat,
 }
 
 #[derive(Subcommand)]
@@ -238,12 +243,7 @@ fn main() -> ExitCode {
         Command::Replay { .. } => "warn,temporalio_sdk_core=error",
         _ => "info,temporalio_sdk_core=warn,temporalio_client=warn",
     };
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("CAISSON_LOG").unwrap_or_else(|_| default_filter.into()))
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_target(false)
-        .init();
+    caisson::logging::init(cli.log_format, default_filter);
     match run(cli) {
         Ok(code) => code,
         Err(e) => {

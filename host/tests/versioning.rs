@@ -309,3 +309,52 @@ fn replay_picks_each_historys_version_from_its_build_id() {
         .unwrap();
     assert!(!out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
 }
+
+fn caisson(args: &[&str], server: &Server) -> String {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_caisson")).args(args).args(["--address", &server.address]).output().unwrap();
+    assert!(out.status.success(), "caisson {args:?}: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn with_manual_promotion_a_new_set_is_ramped_then_promoted_by_the_operator() {
+    let server = Server::start();
+    let tq = unique("ramp");
+    let dir = v1_folder();
+    let address = format!("127.0.0.1:{}", free_port());
+    let worker = Worker::start(&server, &tq, &["--watch", &s(dir.path()), "--manual-promotion", "--metrics-address", &address]);
+    let (v1, v2) = (build_id(&["test-workflows"]), build_id(&["test-workflows-v2"]));
+    let pinned = start_swaps(&server, &tq, 1);
+
+    publish(&plugin("test-workflows-v2"), &dir.path().join("test-workflows.wasm"));
+    worker.wait_for_log(&format!("plugin set version {v2} registered, not current"), Duration::from_secs(30));
+    // Registered but not routed to: new runs still start on v1.
+    assert_eq!(new_swap(&server, &tq), json!("v1 V1 on v1"));
+
+    // A ramp of 100 % sends every new run to v2, v1 stays current.
+    let said = caisson(&["deployment", "ramp", "--deployment", &tq, &v2, "100"], &server);
+    assert!(said.contains(&format!("version {v2} takes 100% of new runs")), "{said}");
+    assert_eq!(new_swap(&server, &tq), json!("V2 v2 on v2"));
+    let ramping = || version_row(&plugins_listing(&address), &v2).is_some_and(|r| r.contains("ramping"));
+    let started = std::time::Instant::now();
+    while !ramping() {
+        assert!(started.elapsed() < Duration::from_secs(20), "{}", plugins_listing(&address));
+        std::thread::sleep(Duration::from_millis(300));
+    }
+
+    let said = caisson(&["deployment", "promote", "--deployment", &tq, &v2], &server);
+    assert!(said.contains(&format!("version {v2} is current")), "{said}");
+    worker.wait_for_log(&format!("version {v2} is current now (was {v1})"), Duration::from_secs(20));
+    finish_on_v1(&server, &pinned, &v1);
+    worker.wait_for_log(&format!("version {v1} drained"), Duration::from_secs(60));
+
+    // Refused: a percentage out of range, a deployment name Temporal refuses.
+    for (args, needle) in [
+        (vec!["deployment", "ramp", "--deployment", tq.as_str(), v2.as_str(), "150"], "between 0 and 100"),
+        (vec!["deployment", "promote", "--deployment", "a.b", v2.as_str()], "without `.` or `:`"),
+    ] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_caisson")).args(&args).args(["--address", &server.address]).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success() && err.contains(needle), "{args:?}: {err}");
+    }
+}

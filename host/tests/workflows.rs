@@ -343,14 +343,15 @@ fn cache_of_one_with_twenty_concurrent_workflows_and_non_determinism() {
     }
 
     // A changed plugin issuing different commands: non-determinism, with
-    // the expected and the actual command in the message.
+    // the expected and the actual command in the message. Unversioned: a
+    // versioned worker would serve the run on v1 again (versioning.rs).
     let tq = unique("nde");
     let id = unique("changed");
-    let mut v1 = Worker::start(&server, &tq, &[&p("test-workflows"), &p("test-activities")]);
+    let mut v1 = Worker::start(&server, &tq, &[&p("test-workflows"), &p("test-activities"), "--no-versioning"]);
     server.start_workflow(&tq, "changed", &id, &[]);
     server.wait_for_event(&id, "EVENT_TYPE_TIMER_STARTED", Duration::from_secs(20));
     v1.kill();
-    let _v2 = Worker::start(&server, &tq, &[&p("test-workflows-v2"), &p("test-activities")]);
+    let _v2 = Worker::start(&server, &tq, &[&p("test-workflows-v2"), &p("test-activities"), "--no-versioning"]);
     let message = server.task_failure(&id, Duration::from_secs(30));
     assert!(message.contains("echo") && message.contains("upper"), "{message}");
     server.temporal(&["workflow", "terminate", "--workflow-id", &id]);

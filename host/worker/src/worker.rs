@@ -533,8 +533,8 @@ pub fn process_activation(
     let fail_traced = |runs: &mut HashMap<String, WorkflowRun>, message: String, stack_trace: Option<String>| {
         runs.remove(&run_id);
         match &stack_trace {
-            Some(trace) => tracing::warn!(run_id = %run_id, "workflow task failed: {message}\n{trace}"),
-            None => tracing::warn!(run_id = %run_id, "workflow task failed: {message}"),
+            Some(trace) => tracing::warn!(tenant = registry.tenant(), run_id = %run_id, "workflow task failed: {message}\n{trace}"),
+            None => tracing::warn!(tenant = registry.tenant(), run_id = %run_id, "workflow task failed: {message}"),
         }
         WorkflowActivationCompletion::fail(
             run_id.clone(),

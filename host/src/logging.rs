@@ -1,0 +1,60 @@
+//! The worker's log: human text or one JSON object per line, and one line
+//! per failed workflow task.
+//!
+//! Core logs every workflow task it fails at WARN with the whole failure
+//! proto (`Failing workflow task`, `failure=Failure { ... }`), right after
+//! Caisson's own line for the same failure names the plugin, the workflow
+//! and the cause. That dump is left out: it says nothing Caisson's line
+//! does not, and doubled every failure in the log.
+
+use tracing::Metadata;
+use tracing_subscriber::filter::{EnvFilter, filter_fn};
+use tracing_subscriber::layer::SubscriberExt as _;
+use tracing_subscriber::util::SubscriberInitExt as _;
+use tracing_subscriber::{Layer as _, fmt};
+
+/// How log lines are written to stderr.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines (colored on a terminal).
+    #[default]
+    Text,
+    /// One JSON object per line: `timestamp`, `level`, `message`, and each
+    /// field (`tenant`, `plugin`, `workflow_id`, `run_id`, ...) as a key.
+    Json,
+}
+
+/// Core's own dump of a workflow task failure that Caisson has already
+/// logged: a WARN of `temporalio_sdk_core`'s workflow module carrying a
+/// `failure` field.
+pub fn is_core_failure_dump(meta: &Metadata<'_>) -> bool {
+    meta.is_event()
+        && *meta.level() == tracing::Level::WARN
+        && meta.target().starts_with("temporalio_sdk_core::worker::workflow")
+        && meta.fields().field("failure").is_some()
+}
+
+/// Installs the global subscriber: `CAISSON_LOG` (an `EnvFilter`
+/// directive) or `default_filter` chooses what is logged.
+pub fn init(format: LogFormat, default_filter: &str) {
+    let filter = EnvFilter::try_from_env("CAISSON_LOG").unwrap_or_else(|_| default_filter.into());
+    let fold = filter_fn(|meta| !is_core_failure_dump(meta));
+    let registry = tracing_subscriber::registry().with(filter);
+    match format {
+        LogFormat::Text => {
+            let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+            registry.with(fmt::layer().with_writer(std::io::stderr).with_ansi(ansi).with_target(false).with_filter(fold)).init();
+        }
+        LogFormat::Json => {
+            let layer = fmt::layer()
+                .json()
+                .flatten_event(true)
+                .with_current_span(false)
+                .with_span_list(false)
+                .with_writer(std::io::stderr)
+                .with_target(false)
+                .with_filter(fold);
+            registry.with(layer).init();
+        }
+    }
+}
