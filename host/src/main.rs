@@ -624,7 +624,10 @@ async fn replay(source: ReplayPlugins, histories: Vec<PathBuf>, jobs: usize) -> 
         let chosen = if by_version {
             let Some(build_id) = &h.build_id else {
                 failed += 1;
-                println!("ERROR {}: it records no worker deployment build id (an unversioned worker ran it): replay it with --plugin", h.name);
+                println!(
+                    "ERROR {}: it records no worker deployment build id (an unversioned worker ran it): replay it with --plugin",
+                    h.name
+                );
                 continue;
             };
             match sets.iter().position(|s| s.registry.workflow_build_id() == *build_id) {
@@ -632,7 +635,11 @@ async fn replay(source: ReplayPlugins, histories: Vec<PathBuf>, jobs: usize) -> 
                 None => {
                     failed += 1;
                     let known: Vec<String> = sets.iter().map(|s| s.registry.workflow_build_id()).collect();
-                    println!("ERROR {}: it ran on version {build_id}, which is not in --plugin-dir (it holds {})", h.name, known.join(", "));
+                    println!(
+                        "ERROR {}: it ran on version {build_id}, which is not in --plugin-dir (it holds {})",
+                        h.name,
+                        known.join(", ")
+                    );
                     continue;
                 }
             }

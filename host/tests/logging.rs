@@ -12,7 +12,8 @@ fn json_logs_carry_the_fields_and_a_failed_task_is_one_line() {
     let server = Server::start();
     let tq = unique("json-log");
     let (workflows, activities) = (plugin("test-workflows"), plugin("test-activities"));
-    let worker = Worker::start(&server, &tq, &[&workflows.display().to_string(), &activities.display().to_string(), "--log-format", "json"]);
+    let worker =
+        Worker::start(&server, &tq, &[&workflows.display().to_string(), &activities.display().to_string(), "--log-format", "json"]);
     let id = unique("panics");
     server.start_workflow(&tq, "panics", &id, &[]);
     let failure = server.task_failure(&id, Duration::from_secs(30));
@@ -22,10 +23,8 @@ fn json_logs_carry_the_fields_and_a_failed_task_is_one_line() {
     std::thread::sleep(Duration::from_millis(1500));
 
     let log = worker.log();
-    let lines: Vec<Json> = log
-        .lines()
-        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("not a JSON object ({e}): {line}")))
-        .collect();
+    let lines: Vec<Json> =
+        log.lines().map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("not a JSON object ({e}): {line}"))).collect();
     let polling = lines.iter().find(|l| l["message"] == "worker polling").unwrap_or_else(|| panic!("{log}"));
     assert_eq!((polling["tenant"].as_str(), polling["task_queue"].as_str()), (Some("default"), Some(tq.as_str())), "{polling}");
     assert!(polling["level"] == "INFO" && polling["timestamp"].is_string(), "{polling}");

@@ -353,7 +353,8 @@ fn with_manual_promotion_a_new_set_is_ramped_then_promoted_by_the_operator() {
         (vec!["deployment", "ramp", "--deployment", tq.as_str(), v2.as_str(), "150"], "between 0 and 100"),
         (vec!["deployment", "promote", "--deployment", "a.b", v2.as_str()], "without `.` or `:`"),
     ] {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_caisson")).args(&args).args(["--address", &server.address]).output().unwrap();
+        let out =
+            std::process::Command::new(env!("CARGO_BIN_EXE_caisson")).args(&args).args(["--address", &server.address]).output().unwrap();
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success() && err.contains(needle), "{args:?}: {err}");
     }

@@ -146,7 +146,8 @@ impl Metrics {
             kv.extend(extra);
             self.meter.new_attributes(NewAttributes::new(kv))
         };
-        let names: Vec<String> = plugins.workflow_plugins().map(|p| format!("{}@{}", p.name, &p.sha256[..p.sha256.len().min(12)])).collect();
+        let names: Vec<String> =
+            plugins.workflow_plugins().map(|p| format!("{}@{}", p.name, &p.sha256[..p.sha256.len().min(12)])).collect();
         self.version_status.record(status.code(), &labels(vec![MetricKeyValue::new("plugins", names.join(","))]));
         if let Some(open) = open {
             self.version_open.record(open, &labels(Vec::new()));
@@ -239,10 +240,7 @@ pub fn versions(metrics_text: &str) -> Vec<ServedVersion> {
         .into_iter()
         .filter_map(|(labels, code)| {
             let key = (get(&labels, "tenant"), get(&labels, "deployment"), get(&labels, "build_id"));
-            let open = open
-                .iter()
-                .find(|(l, _)| (get(l, "tenant"), get(l, "deployment"), get(l, "build_id")) == key)
-                .map(|(_, n)| *n);
+            let open = open.iter().find(|(l, _)| (get(l, "tenant"), get(l, "deployment"), get(l, "build_id")) == key).map(|(_, n)| *n);
             Some(ServedVersion {
                 tenant: key.0,
                 deployment: key.1,

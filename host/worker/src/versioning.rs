@@ -249,10 +249,8 @@ impl Deployment {
     /// Open workflows whose runs are on `build_id` (from visibility, so a
     /// second or so behind).
     pub async fn open_workflows(&self, build_id: &str) -> Result<u64, DeploymentError> {
-        let query = format!(
-            "TemporalWorkerDeploymentVersion = '{}:{build_id}' AND ExecutionStatus = 'Running'",
-            self.name.replace('\'', "\\'")
-        );
+        let query =
+            format!("TemporalWorkerDeploymentVersion = '{}:{build_id}' AND ExecutionStatus = 'Running'", self.name.replace('\'', "\\'"));
         let request = CountWorkflowExecutionsRequest { namespace: self.namespace.clone(), query };
         self.connection
             .workflow_service()
@@ -555,7 +553,12 @@ pub async fn serve(
 
 /// Starts the worker of `snapshot`'s plugin set unless it runs already,
 /// and keeps its plugins in the store. Returns its build id.
-async fn register(tenant: &VersionedTenant, deployment: &Deployment, snapshot: Arc<Registry>, versions: &mut Vec<ServedVersion>) -> anyhow::Result<String> {
+async fn register(
+    tenant: &VersionedTenant,
+    deployment: &Deployment,
+    snapshot: Arc<Registry>,
+    versions: &mut Vec<ServedVersion>,
+) -> anyhow::Result<String> {
     let build_id = snapshot.workflow_build_id();
     let plugins: Vec<&LoadedPlugin> = snapshot.workflow_plugins().collect();
     if let Err(e) = tenant.options.store.keep(&build_id, &plugins) {
@@ -574,7 +577,12 @@ async fn register(tenant: &VersionedTenant, deployment: &Deployment, snapshot: A
 
 /// Registers `snapshot`'s plugin set and makes it current on the server.
 /// The version that was current becomes draining.
-async fn promote(tenant: &VersionedTenant, deployment: &Deployment, snapshot: Arc<Registry>, versions: &mut Vec<ServedVersion>) -> anyhow::Result<String> {
+async fn promote(
+    tenant: &VersionedTenant,
+    deployment: &Deployment,
+    snapshot: Arc<Registry>,
+    versions: &mut Vec<ServedVersion>,
+) -> anyhow::Result<String> {
     let build_id = register(tenant, deployment, snapshot, versions).await?;
     // The server accepts a version as current once its pollers have
     // reached it; until then it answers that the version has no pollers.
@@ -611,7 +619,13 @@ fn set_statuses(tenant: &VersionedTenant, deployment: &Deployment, current: &str
 
 /// Asks the server about every version (an operator may have ramped or
 /// promoted one), counts their open runs, and unloads drained ones.
-async fn check_versions(tenant: &VersionedTenant, deployment: &Deployment, current: &mut String, latest: &str, versions: &mut Vec<ServedVersion>) {
+async fn check_versions(
+    tenant: &VersionedTenant,
+    deployment: &Deployment,
+    current: &mut String,
+    latest: &str,
+    versions: &mut Vec<ServedVersion>,
+) {
     let mut drained = Vec::new();
     for (i, v) in versions.iter_mut().enumerate() {
         v.open = deployment.open_workflows(&v.build_id).await.ok();

@@ -126,13 +126,17 @@ fn environment_culprit(error: &str) -> String {
 }
 
 fn tls_options(t: &crate::manifest::TlsSettings) -> anyhow::Result<TlsOptions> {
-    let read = |p: &std::path::PathBuf| std::fs::read(p).with_context(|| format!("reading TLS file {}", p.display()));
+    let read = |setting: &str, p: &std::path::PathBuf| {
+        std::fs::read(p).with_context(|| format!("reading [temporal.tls] {setting} {}", p.display()))
+    };
     let client = match (&t.client_cert, &t.client_key) {
-        (Some(cert), Some(key)) => Some(ClientTlsOptions::builder().client_cert(read(cert)?).client_private_key(read(key)?).build()),
+        (Some(cert), Some(key)) => {
+            Some(ClientTlsOptions::builder().client_cert(read("client_cert", cert)?).client_private_key(read("client_key", key)?).build())
+        }
         (None, None) => None,
         _ => anyhow::bail!("[temporal.tls] needs both client_cert and client_key for mutual TLS, or neither"),
     };
-    let ca = t.server_ca_cert.as_ref().map(read).transpose()?;
+    let ca = t.server_ca_cert.as_ref().map(|p| read("server_ca_cert", p)).transpose()?;
     Ok(TlsOptions::builder().maybe_server_root_ca_cert(ca).maybe_domain(t.server_name.clone()).maybe_client_tls_options(client).build())
 }
 
@@ -149,9 +153,35 @@ pub async fn connect(endpoint: &Endpoint) -> anyhow::Result<Connection> {
         .maybe_tls_options(endpoint.tls.clone())
         .grpc_compression(compression)
         .build();
-    Connection::connect(options)
-        .await
-        .with_context(|| format!("cannot reach the Temporal server at {} (is it running? `caisson dev` starts one)", endpoint.address))
+    Connection::connect(options).await.map_err(|e| {
+        let error = anyhow::Error::new(e);
+        let unreachable = || format!("cannot reach the Temporal server at {} (is it running? `caisson dev` starts one)", endpoint.address);
+        let Some(tls) = &endpoint.tls else { return error.context(unreachable()) };
+        // A TLS failure: its cause (the innermost error, once) and the
+        // setting to look at, on one line.
+        let cause = error.chain().last().map(ToString::to_string).unwrap_or_default();
+        let hint = if cause.contains("expired") {
+            "the server's certificate has expired".to_owned()
+        } else if cause.contains("NotValidForName") || cause.contains("not valid for name") {
+            "the server's certificate is not for this host name (set server_name to a name it is for)".to_owned()
+        } else if cause.contains("invalid peer certificate") {
+            match tls.server_root_ca_cert {
+                Some(_) => "the server's certificate is not signed by the CA in server_ca_cert".to_owned(),
+                None => "the server's certificate is not signed by a CA this system trusts (set server_ca_cert)".to_owned(),
+            }
+        } else if cause.contains("InvalidContentType") || cause.contains("corrupt message") {
+            "the server does not speak TLS there: a plaintext endpoint? (TLS is on through [temporal.tls], an API key or TEMPORAL_TLS*)"
+                .to_owned()
+        } else if tls.client_tls_options.is_none()
+            && ["broken pipe", "connection reset", "CertificateRequired"].iter().any(|c| cause.contains(c))
+        {
+            "the server closed the connection after the TLS handshake: does it require a client certificate (client_cert and client_key)?"
+                .to_owned()
+        } else {
+            return error.context(unreachable());
+        };
+        anyhow::anyhow!("TLS connection to the Temporal server at {} failed: {cause}: {hint}", endpoint.address)
+    })
 }
 
 /// True for `localhost` and loopback addresses (127.0.0.0/8, ::1).
@@ -368,7 +398,10 @@ pub async fn run(tenants: Vec<Tenant>, telemetry: Telemetry, shutdown: impl Futu
                         tracing::warn!(tenant = %tenant.name, "{e}");
                         None
                     }
-                    Err(e) => return Err(e).with_context(|| format!("tenant `{}`: asking about worker deployment `{}`", tenant.name, options.deployment)),
+                    Err(e) => {
+                        return Err(e)
+                            .with_context(|| format!("tenant `{}`: asking about worker deployment `{}`", tenant.name, options.deployment));
+                    }
                 }
             }
             _ => None,
@@ -411,10 +444,11 @@ pub async fn run(tenants: Vec<Tenant>, telemetry: Telemetry, shutdown: impl Futu
                 // The tenant counts as started once its current version is
                 // current on the server: until then new runs would not reach it.
                 let (ready_tx, ready_rx) = tokio::sync::oneshot::channel::<()>();
-                let serving = tokio::spawn(crate::versioning::serve(versioned_tenant, deployment.clone(), stop_rx.clone(), move |build_id| {
-                    announce(&format!("{}:{build_id}", deployment.name()));
-                    let _ = ready_tx.send(());
-                }));
+                let serving =
+                    tokio::spawn(crate::versioning::serve(versioned_tenant, deployment.clone(), stop_rx.clone(), move |build_id| {
+                        announce(&format!("{}:{build_id}", deployment.name()));
+                        let _ = ready_tx.send(());
+                    }));
                 if ready_rx.await.is_err() {
                     // `serve` ended before its version was current: its error says why.
                     serving.await.context("versioned tenant panicked")??;
