@@ -6,7 +6,7 @@ mod support;
 use serde_json::{Value as Json, json};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
-use support::{Server, Worker, free_port, plugin, unique};
+use support::{Server, Worker, free_port, plugin, publish, unique};
 
 fn status(doc: &Json) -> &str {
     doc["status"].as_str().unwrap_or_default()
@@ -36,13 +36,6 @@ fn spec(activity: &str, args: Json, task_queue: &str, extra: Json) -> String {
 
 fn once() -> Json {
     json!({ "retry": { "initial_interval_ms": 100, "backoff_coefficient": 2.0, "maximum_interval_ms": 400, "maximum_attempts": 1, "non_retryable": [] } })
-}
-
-/// Publishes a plugin the safe way: write a dotfile, rename into place.
-fn publish(from: &Path, to: &Path) {
-    let tmp = to.with_file_name(format!(".{}.tmp", to.file_name().unwrap().to_string_lossy()));
-    std::fs::copy(from, &tmp).unwrap();
-    std::fs::rename(&tmp, to).unwrap();
 }
 
 fn s(p: &Path) -> String {

@@ -8,14 +8,7 @@ mod support;
 use serde_json::{Value as Json, json};
 use std::path::Path;
 use std::time::Duration;
-use support::{Server, Worker, free_port, plugin, unique};
-
-/// Publishes a plugin the safe way: write a dotfile, rename into place.
-fn publish(from: &Path, to: &Path) {
-    let tmp = to.with_file_name(format!(".{}.tmp", to.file_name().unwrap().to_string_lossy()));
-    std::fs::copy(from, &tmp).unwrap();
-    std::fs::rename(&tmp, to).unwrap();
-}
+use support::{Server, Worker, free_port, plugin, publish, unique};
 
 fn s(p: &Path) -> String {
     p.display().to_string()

@@ -118,6 +118,14 @@ pub fn plugin(name: &str) -> PathBuf {
     p
 }
 
+/// Publishes a plugin into a watched folder the safe way: write a
+/// dotfile, rename it into place.
+pub fn publish(from: &Path, to: &Path) {
+    let tmp = to.with_file_name(format!(".{}.tmp", to.file_name().unwrap().to_string_lossy()));
+    std::fs::copy(from, &tmp).unwrap();
+    std::fs::rename(&tmp, to).unwrap();
+}
+
 /// A port nobody listens on (at the time of asking).
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
