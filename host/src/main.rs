@@ -233,6 +233,13 @@ struct WorkerArgs {
     /// a new deployment is made current all the same).
     #[arg(long)]
     manual_promotion: bool,
+    /// Keep serving this plugin set version (a `caisson-…` build id from
+    /// `caisson plugins`) even once drained, side by side with the current
+    /// one, to ramp to or roll back to; while its copy is kept, a
+    /// restarted worker serves it too. Repeatable; adds to `[worker]
+    /// keep_versions`.
+    #[arg(long = "keep-version", value_name = "BUILD_ID")]
+    keep_versions: Vec<String>,
 }
 
 fn main() -> ExitCode {
@@ -373,7 +380,11 @@ fn prepare(args: &WorkerArgs, dev: bool) -> anyhow::Result<(Vec<Tenant>, Telemet
         settings.deployment = Some(name.clone());
     }
     let state_root = settings.state_dir.clone().unwrap_or_else(VersionStore::default_root);
-    let versioning_for = |deployment: Option<&String>, endpoint: &Endpoint| {
+    for id in &args.keep_versions {
+        caisson::manifest::check_build_id("--keep-version", id)?;
+    }
+    settings.keep_versions.extend(args.keep_versions.iter().cloned());
+    let versioning_for = |deployment: Option<&String>, keep: &[String], endpoint: &Endpoint| {
         (settings.versioning == caisson::manifest::VersioningMode::Auto).then(|| {
             let deployment = deployment.cloned().unwrap_or_else(|| caisson::versioning::deployment_name_for(&endpoint.task_queue));
             VersioningOptions {
@@ -381,6 +392,7 @@ fn prepare(args: &WorkerArgs, dev: bool) -> anyhow::Result<(Vec<Tenant>, Telemet
                 deployment,
                 allow_type_removal: args.allow_type_removal,
                 auto_promote: !args.manual_promotion,
+                keep: keep.to_vec(),
             }
         })
     };
@@ -427,7 +439,7 @@ fn prepare(args: &WorkerArgs, dev: bool) -> anyhow::Result<(Vec<Tenant>, Telemet
              (build the examples with `cargo xtask plugins`)"
         );
         let endpoint = Endpoint::resolve(&temporal)?;
-        let versioning = versioning_for(settings.deployment.as_ref(), &endpoint);
+        let versioning = versioning_for(settings.deployment.as_ref(), &settings.keep_versions, &endpoint);
         tenants.push(Tenant { name: "default".into(), endpoint, settings: settings.clone(), registry: live, folders, versioning });
     }
     for (tenant, tenant_settings) in manifest.tenant.iter().zip(tenant_settings) {
@@ -453,7 +465,8 @@ fn prepare(args: &WorkerArgs, dev: bool) -> anyhow::Result<(Vec<Tenant>, Telemet
         };
         let mut endpoint = Endpoint::resolve(&tenant_temporal)?;
         endpoint.fairness_key = Some(name.clone());
-        let versioning = versioning_for(tenant.deployment.as_ref(), &endpoint);
+        let keep: Vec<String> = settings.keep_versions.iter().chain(&tenant.keep_versions).cloned().collect();
+        let versioning = versioning_for(tenant.deployment.as_ref(), &keep, &endpoint);
         tenants.push(Tenant { name: name.clone(), endpoint, settings: tenant_settings, registry: live, folders, versioning });
     }
     anyhow::ensure!(

@@ -352,3 +352,31 @@ fn with_manual_promotion_a_new_set_is_ramped_then_promoted_by_the_operator() {
         assert!(!out.status.success() && err.contains(needle), "{args:?}: {err}");
     }
 }
+
+#[test]
+fn a_version_kept_on_purpose_stays_loaded_when_drained_for_a_rollback() {
+    let server = Server::start();
+    let tq = unique("keep");
+    let dir = v1_folder();
+    let address = format!("127.0.0.1:{}", free_port());
+    let (v1, v2) = (build_id(&["test-workflows"]), build_id(&["test-workflows-v2"]));
+    let worker = Worker::start(&server, &tq, &["--watch", &s(dir.path()), "--keep-version", &v1, "--metrics-address", &address]);
+    let pinned = start_swaps(&server, &tq, 1);
+    publish(&plugin("test-workflows-v2"), &dir.path().join("test-workflows.wasm"));
+    worker.wait_for_log(&format!("plugin set version {v2} is current"), Duration::from_secs(30));
+    finish_on_v1(&server, &pinned, &v1);
+    // Temporal reports v1 drained; the worker keeps serving it.
+    let started = std::time::Instant::now();
+    while !version_row(&plugins_listing(&address), &v1).is_some_and(|r| r.contains("drained")) {
+        assert!(started.elapsed() < Duration::from_secs(60), "{}", plugins_listing(&address));
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    assert!(!worker.log().contains(&format!("version {v1} drained")), "{}", worker.log());
+    // Roll back: v1 is current again and takes new runs at once.
+    caisson(&["deployment", "promote", "--deployment", &tq, &v1], &server);
+    assert_eq!(new_swap(&server, &tq), json!("v1 V1 on v1"));
+
+    let mut refused = Worker::spawn(&server, &unique("keep-bad"), &[&s(dir.path()), "--keep-version", "v1"]);
+    assert!(!refused.wait_exit(Duration::from_secs(30)).success());
+    assert!(refused.log().contains("--keep-version = \"v1\": must be a plugin set build id"), "{}", refused.log());
+}

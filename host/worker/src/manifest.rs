@@ -83,6 +83,9 @@ pub struct WorkerSettings {
     pub versioning: VersioningMode,
     /// The worker deployment's name; default: the task queue's name.
     pub deployment: Option<String>,
+    /// Build ids of plugin set versions to keep serving when drained
+    /// (side by side with the current one, to ramp to or roll back to).
+    pub keep_versions: Vec<String>,
     /// Where versions are kept while their runs are open, so that a
     /// restarted worker serves them again; default `$CAISSON_STATE_DIR`,
     /// else `$XDG_STATE_HOME/caisson`, else `~/.local/state/caisson`.
@@ -111,6 +114,7 @@ impl Default for WorkerSettings {
             memory_budget_mb: None,
             versioning: VersioningMode::Auto,
             deployment: None,
+            keep_versions: Vec::new(),
             state_dir: None,
         }
     }
@@ -167,6 +171,9 @@ pub struct TenantSettings {
     pub task_queue: Option<String>,
     /// Its worker deployment's name; default: its task queue's.
     pub deployment: Option<String>,
+    /// Build ids of its versions to keep serving when drained.
+    #[serde(default)]
+    pub keep_versions: Vec<String>,
     /// A folder watched for plugins (`NAME.wasm` + optional `NAME.toml`).
     pub plugin_dir: Option<PathBuf>,
     /// Plugins listed explicitly.
@@ -221,6 +228,20 @@ pub fn check_deployment_name(key: &str, name: &str) -> Result<(), SettingError> 
     Ok(())
 }
 
+/// A build id Caisson gives a plugin set version: `caisson-` and 16
+/// lowercase hex digits (`caisson plugins` lists them).
+pub fn check_build_id(key: &str, id: &str) -> Result<(), SettingError> {
+    let hex = id.strip_prefix("caisson-").filter(|h| h.len() == 16 && h.chars().all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c)));
+    if hex.is_none() {
+        return Err(SettingError {
+            key: key.to_owned(),
+            value: format!("{id:?}"),
+            expected: "must be a plugin set build id as `caisson plugins` lists it, e.g. \"caisson-3f0c9a1d2b7e4c55\"".into(),
+        });
+    }
+    Ok(())
+}
+
 impl TemporalSettings {
     /// Checks the keys under `prefix` (`temporal`): set ones are not empty.
     pub fn validate(&self, prefix: &str) -> Result<(), SettingError> {
@@ -259,6 +280,9 @@ impl WorkerSettings {
         if let Some(d) = &self.deployment {
             check_deployment_name(&format!("{prefix}.deployment"), d)?;
         }
+        for (i, id) in self.keep_versions.iter().enumerate() {
+            check_build_id(&format!("{prefix}.keep_versions[{i}]"), id)?;
+        }
         check_duration(&format!("{prefix}.shutdown_grace"), self.shutdown_grace, limits::SHUTDOWN_GRACE)
     }
 }
@@ -283,6 +307,9 @@ impl TenantSettings {
         }
         if let Some(d) = &self.deployment {
             check_deployment_name(&format!("{prefix}.deployment"), d)?;
+        }
+        for (i, id) in self.keep_versions.iter().enumerate() {
+            check_build_id(&format!("{prefix}.keep_versions[{i}]"), id)?;
         }
         for (name, value, range) in [
             ("max_cached_workflows", self.max_cached_workflows, limits::MAX_CACHED_WORKFLOWS),

@@ -104,6 +104,10 @@ pub struct VersioningOptions {
     /// when false, a new set only registers, and the operator ramps and
     /// promotes it (`caisson deployment`).
     pub auto_promote: bool,
+    /// Build ids kept serving even when drained (and served again after
+    /// a restart while their copy is kept): older versions run side by
+    /// side on purpose, to ramp between or roll back to.
+    pub keep: Vec<String>,
 }
 
 /// Why a deployment call failed.
@@ -417,8 +421,9 @@ pub async fn serve(
     // Versions kept by an earlier run of this worker whose pinned runs may
     // still be open: serve them again until Temporal says they drained.
     for build_id in store.stored().into_iter().filter(|id| *id != current_id) {
+        let kept_on_purpose = tenant.options.keep.contains(&build_id);
         match deployment.describe(&build_id).await {
-            Ok(Some(state)) if !state.drained => {
+            Ok(state) if kept_on_purpose || state.is_some_and(|s| !s.drained) => {
                 let registry = match registry_from_store(&tenant.registry, store, &build_id) {
                     Ok(r) => Arc::new(r),
                     Err(e) => {
@@ -644,8 +649,10 @@ async fn check_versions(
                     WorkerDeploymentVersionStatus::Draining => VersionState::Draining,
                     _ => VersionState::Inactive,
                 };
-                // The newest set stays loaded until something replaces it.
-                if v.status == VersionState::Drained && v.build_id != latest && v.build_id != *current {
+                // The newest set stays loaded until something replaces
+                // it, and a version kept on purpose stays loaded.
+                let keep = v.build_id == latest || v.build_id == *current || tenant.options.keep.contains(&v.build_id);
+                if v.status == VersionState::Drained && !keep {
                     drained.push(i);
                 }
             }
