@@ -403,7 +403,21 @@ fn prepare(args: &WorkerArgs, dev: bool) -> anyhow::Result<(Vec<Tenant>, Telemet
     let all = || std::iter::once(&settings).chain(&tenant_settings);
     let cached = all().fold(0usize, |n, s| n.saturating_add(s.max_cached_workflows));
     let activities = all().fold(0usize, |n, s| n.saturating_add(s.max_concurrent_activities));
-    let options = EngineOptions::for_worker(cached, activities)?;
+    // While a new plugin set version takes new runs, the old one still
+    // holds its cached runs: both caches share the pool, so a versioned
+    // worker asks for room for two when the machine allows it.
+    let options = match EngineOptions::for_worker(cached.saturating_mul(2), activities) {
+        Ok(options) if settings.versioning == caisson::manifest::VersioningMode::Auto => options,
+        _ => {
+            if settings.versioning == caisson::manifest::VersioningMode::Auto {
+                tracing::info!(
+                    "the instance pool holds {cached} cached workflows, not twice that: while a replaced plugin set \
+                     drains, its cached runs and the new version's share it (a workflow task that finds it full fails, and Temporal retries it)"
+                );
+            }
+            EngineOptions::for_worker(cached, activities)?
+        }
+    };
     let mut engines = Engines::new(&options, ComponentCache::new(default_cache_dir())).context("setting up wasmtime")?;
     engines.memory_budget = caisson::memory_budget::MemoryBudget::from_setting(settings.memory_budget_mb).map_err(anyhow::Error::msg)?;
     start_epoch_ticker(&[&engines.workflow, &engines.activity]);
