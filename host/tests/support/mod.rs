@@ -345,18 +345,22 @@ impl Worker {
     }
 
     fn spawn_with_env(server: &Server, task_queue: &str, args: &[&str], env: &[(&str, &str)]) -> Worker {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_caisson"))
-            .env("CAISSON_STATE_DIR", test_state_dir())
-            .envs(env.iter().copied())
-            .arg("worker")
-            .args(["--address", &server.address, "--task-queue", task_queue])
-            .args(args)
-            .env("CAISSON_LOG", "info,temporalio_sdk_core=warn")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start caisson worker");
+        let mut command = Self::command();
+        command.envs(env.iter().copied()).arg("worker").args(["--address", &server.address, "--task-queue", task_queue]).args(args);
+        Self::spawn_command(command)
+    }
+
+    /// `caisson` with the test binary's state folder and log filter, for
+    /// a worker started by [`Worker::spawn_command`].
+    pub fn command() -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_caisson"));
+        command.env("CAISSON_STATE_DIR", test_state_dir()).env("CAISSON_LOG", "info,temporalio_sdk_core=warn");
+        command
+    }
+
+    /// Runs `command` (a `caisson worker ...`), keeping its log.
+    pub fn spawn_command(mut command: Command) -> Worker {
+        let mut child = command.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().expect("start caisson worker");
         let log = Arc::new(Mutex::new(String::new()));
         let sink = log.clone();
         let stderr = child.stderr.take().unwrap();

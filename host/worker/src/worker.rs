@@ -153,35 +153,48 @@ pub async fn connect(endpoint: &Endpoint) -> anyhow::Result<Connection> {
         .maybe_tls_options(endpoint.tls.clone())
         .grpc_compression(compression)
         .build();
-    Connection::connect(options).await.map_err(|e| {
-        let error = anyhow::Error::new(e);
-        let unreachable = || format!("cannot reach the Temporal server at {} (is it running? `caisson dev` starts one)", endpoint.address);
-        let Some(tls) = &endpoint.tls else { return error.context(unreachable()) };
-        // A TLS failure: its cause (the innermost error, once) and the
-        // setting to look at, on one line.
-        let cause = error.chain().last().map(ToString::to_string).unwrap_or_default();
-        let hint = if cause.contains("expired") {
-            "the server's certificate has expired".to_owned()
-        } else if cause.contains("NotValidForName") || cause.contains("not valid for name") {
-            "the server's certificate is not for this host name (set server_name to a name it is for)".to_owned()
-        } else if cause.contains("invalid peer certificate") {
-            match tls.server_root_ca_cert {
-                Some(_) => "the server's certificate is not signed by the CA in server_ca_cert".to_owned(),
-                None => "the server's certificate is not signed by a CA this system trusts (set server_ca_cert)".to_owned(),
-            }
-        } else if cause.contains("InvalidContentType") || cause.contains("corrupt message") {
-            "the server does not speak TLS there: a plaintext endpoint? (TLS is on through [temporal.tls], an API key or TEMPORAL_TLS*)"
-                .to_owned()
-        } else if tls.client_tls_options.is_none()
-            && ["broken pipe", "connection reset", "CertificateRequired"].iter().any(|c| cause.contains(c))
-        {
-            "the server closed the connection after the TLS handshake: does it require a client certificate (client_cert and client_key)?"
-                .to_owned()
-        } else {
-            return error.context(unreachable());
-        };
-        anyhow::anyhow!("TLS connection to the Temporal server at {} failed: {cause}: {hint}", endpoint.address)
-    })
+    Connection::connect(options).await.map_err(|e| connect_error(e, endpoint))
+}
+
+/// Why the worker could not connect, in one line: for a TLS failure, its
+/// innermost cause (once: tonic nests it and prints it twice) and the
+/// setting to look at.
+fn connect_error(e: temporalio_client::errors::ClientConnectError, endpoint: &Endpoint) -> anyhow::Error {
+    let mut cause: &dyn std::error::Error = match &e {
+        temporalio_client::errors::ClientConnectError::SystemInfoCallError(status) => status,
+        other => other,
+    };
+    while let Some(source) = cause.source() {
+        cause = source;
+    }
+    let cause = cause.to_string();
+    // The server refused the client's certificate (or its lack of
+    // one): in TLS 1.3 the client sees the handshake go through and
+    // its first call lose the connection, with or without the alert.
+    let refused_client = matches!(&e, temporalio_client::errors::ClientConnectError::SystemInfoCallError(status)
+        if std::error::Error::source(status).is_some())
+        || ["CertificateRequired", "BadCertificate", "UnknownCA", "CertificateUnknown"].iter().any(|a| cause.contains(a));
+    let error = anyhow::Error::new(e);
+    let unreachable = || format!("cannot reach the Temporal server at {} (is it running? `caisson dev` starts one)", endpoint.address);
+    let Some(tls) = &endpoint.tls else { return error.context(unreachable()) };
+    let hint = if cause.contains("expired") {
+        "the server's certificate has expired"
+    } else if cause.contains("NotValidForName") || cause.contains("not valid for name") {
+        "the server's certificate is not for this host name (set server_name to a name it is for)"
+    } else if cause.contains("invalid peer certificate") && tls.server_root_ca_cert.is_some() {
+        "the server's certificate is not signed by the CA in server_ca_cert"
+    } else if cause.contains("invalid peer certificate") {
+        "the server's certificate is not signed by a CA this system trusts (set server_ca_cert)"
+    } else if cause.contains("InvalidContentType") || cause.contains("corrupt message") {
+        "the server does not speak TLS there: a plaintext endpoint? (TLS is on through [temporal.tls], an API key or TEMPORAL_TLS*)"
+    } else if refused_client && tls.client_tls_options.is_none() {
+        "the server refused the connection: does it require a client certificate (client_cert and client_key)?"
+    } else if refused_client {
+        "the server refused the connection: does it accept the client certificate in client_cert?"
+    } else {
+        return error.context(unreachable());
+    };
+    anyhow::anyhow!("TLS connection to the Temporal server at {} failed: {cause}: {hint}", endpoint.address)
 }
 
 /// True for `localhost` and loopback addresses (127.0.0.0/8, ::1).
