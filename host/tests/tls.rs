@@ -244,6 +244,16 @@ fn a_missing_key_file_fails_at_start() {
     let manifest = manifest(&certs, &format!("address = {:?}", proxy.address), &tls);
     let worker = tls_worker(&unique("tls-missing-key"), &["--manifest", manifest.to_str().unwrap()], &[]);
     fails_at_start(worker, &["client_key", missing.to_str().unwrap(), "No such file"]);
+
+    // The same file named by Temporal's environment variable.
+    let env = [
+        ("TEMPORAL_ADDRESS", proxy.address.as_str()),
+        ("TEMPORAL_TLS_SERVER_CA_CERT_PATH", certs.ca.to_str().unwrap()),
+        ("TEMPORAL_TLS_CLIENT_CERT_PATH", certs.client.cert.to_str().unwrap()),
+        ("TEMPORAL_TLS_CLIENT_KEY_PATH", missing.to_str().unwrap()),
+    ];
+    let worker = tls_worker(&unique("tls-missing-key-env"), &[], &env);
+    fails_at_start(worker, &["TEMPORAL_TLS_CLIENT_KEY_PATH", missing.to_str().unwrap()]);
 }
 
 #[test]

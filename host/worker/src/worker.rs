@@ -119,7 +119,13 @@ fn environment_culprit(error: &str) -> String {
     .into_iter()
     .find(|(word, _)| lower.contains(word))
     .map(|(_, name)| name);
-    match name.and_then(|n| std::env::var(n).ok().map(|v| (n, v))) {
+    // A file that cannot be read: the path variable that names a missing file.
+    let missing_file = || {
+        ["TEMPORAL_TLS_CLIENT_CERT_PATH", "TEMPORAL_TLS_CLIENT_KEY_PATH", "TEMPORAL_TLS_SERVER_CA_CERT_PATH", "TEMPORAL_CONFIG_FILE"]
+            .into_iter()
+            .find_map(|n| std::env::var(n).ok().filter(|v| !std::path::Path::new(v).is_file()).map(|v| (n, v)))
+    };
+    match name.and_then(|n| std::env::var(n).ok().map(|v| (n, v))).or_else(missing_file) {
         Some((name, value)) => format!("environment variable {name} = {value:?}"),
         None => "reading Temporal's environment configuration (TEMPORAL_* variables, temporal.toml profile)".into(),
     }
