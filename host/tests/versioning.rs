@@ -244,6 +244,19 @@ fn a_set_that_drops_workflow_types_is_not_promoted() {
 }
 
 #[test]
+fn the_operator_can_force_a_set_that_drops_types() {
+    let server = Server::start();
+    let tq = unique("forced");
+    let dir = v1_folder();
+    publish(&plugin("hello-workflow"), &dir.path().join("hello-workflow.wasm"));
+    let worker = Worker::start(&server, &tq, &["--watch", &s(dir.path()), "--allow-type-removal"]);
+    std::fs::remove_file(dir.path().join("hello-workflow.wasm")).unwrap();
+    worker.wait_for_log(&format!("plugin set version {} is current", build_id(&["test-workflows"])), Duration::from_secs(30));
+    assert!(!worker.log().contains("not promoted"), "{}", worker.log());
+    assert_eq!(new_swap(&server, &tq), json!("v1 V1 on v1"));
+}
+
+#[test]
 fn a_server_without_worker_versioning_gets_one_line_and_unversioned_serving() {
     let server = Server::start_with(&["--dynamic-config-value", "system.enableDeploymentVersions=false"]);
     let tq = unique("unversioned");

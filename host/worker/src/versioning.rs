@@ -386,7 +386,7 @@ pub struct VersionedTenant {
     pub registry: Arc<LiveRegistry>,
     /// Deployment name, store, promotion rule.
     pub options: VersioningOptions,
-    /// Builds the core worker config of one version.
+    /// Starts the core worker of one version (its strategy, its plugins).
     pub start: Box<dyn Fn(WorkerVersioningStrategy, WorkflowSource) -> StartFuture + Send + Sync>,
     /// Graceful shutdown period of each version's worker.
     pub grace: Duration,
