@@ -406,10 +406,11 @@ fn prepare(args: &WorkerArgs, dev: bool) -> anyhow::Result<(Vec<Tenant>, Telemet
     // While a new plugin set version takes new runs, the old one still
     // holds its cached runs: both caches share the pool, so a versioned
     // worker asks for room for two when the machine allows it.
-    let options = match EngineOptions::for_worker(cached.saturating_mul(2), activities) {
-        Ok(options) if settings.versioning == caisson::manifest::VersioningMode::Auto => options,
-        _ => {
-            if settings.versioning == caisson::manifest::VersioningMode::Auto {
+    let versioned = settings.versioning == caisson::manifest::VersioningMode::Auto;
+    let options = match versioned.then(|| EngineOptions::for_worker(cached.saturating_mul(2), activities)) {
+        Some(Ok(options)) => options,
+        doubled => {
+            if doubled.is_some() {
                 tracing::info!(
                     "the instance pool holds {cached} cached workflows, not twice that: while a replaced plugin set \
                      drains, its cached runs and the new version's share it (a workflow task that finds it full fails, and Temporal retries it)"
@@ -511,20 +512,20 @@ async fn route(action: DeploymentAction) -> anyhow::Result<ExitCode> {
         anyhow::ensure!((0.0..=100.0).contains(&p), "PERCENTAGE = {p}: must be between 0 and 100");
     }
     caisson::manifest::check_deployment_name("--deployment", &target.deployment)?;
+    caisson::manifest::check_build_id("BUILD_ID", build_id)?;
     let settings =
         caisson::manifest::TemporalSettings { address: target.address.clone(), namespace: target.namespace.clone(), ..Default::default() };
     let endpoint = Endpoint::resolve(&settings)?;
     let connection = caisson::worker::connect(&endpoint).await?;
     let deployment = caisson::versioning::Deployment::new(connection, &endpoint.namespace, &target.deployment, &endpoint.address);
     match percentage {
-        Some(p) => {
-            deployment.set_ramping(build_id, p).await?;
-            println!("deployment {}: version {build_id} takes {p}% of new runs", target.deployment);
-        }
-        None => {
-            deployment.set_current(build_id).await?;
-            println!("deployment {}: version {build_id} is current", target.deployment);
-        }
+        Some(p) => deployment.set_ramping(build_id, p).await?,
+        None => deployment.set_current(build_id).await?,
+    }
+    deployment.wait_for_routing(caisson::versioning::ROUTING_LIMIT).await?;
+    match percentage {
+        Some(p) => println!("deployment {}: version {build_id} takes {p}% of new runs", target.deployment),
+        None => println!("deployment {}: version {build_id} is current", target.deployment),
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -579,7 +580,15 @@ enum ReplayPlugins {
 struct ReplaySet {
     /// How the output names it (`version caisson-… (DIR)`), if a version.
     label: Option<String>,
+    /// Its workflow plugins' build id (hashed once, matched per history).
+    build_id: String,
     registry: Arc<Registry>,
+}
+
+impl ReplaySet {
+    fn new(label: Option<String>, registry: Registry) -> Self {
+        ReplaySet { label, build_id: registry.workflow_build_id(), registry: Arc::new(registry) }
+    }
 }
 
 fn load_set(engines: &Engines, files: &[PathBuf]) -> anyhow::Result<Registry> {
@@ -612,8 +621,9 @@ fn load_versions(engines: &Engines, dir: &Path) -> anyhow::Result<Vec<ReplaySet>
             continue;
         }
         let registry = load_set(engines, &files).with_context(|| format!("loading the version in {}", folder.display()))?;
-        let label = format!("version {} ({})", registry.workflow_build_id(), folder.display());
-        sets.push(ReplaySet { label: Some(label), registry: Arc::new(registry) });
+        let mut set = ReplaySet::new(None, registry);
+        set.label = Some(format!("version {} ({})", set.build_id, folder.display()));
+        sets.push(set);
     }
     anyhow::ensure!(
         !sets.is_empty(),
@@ -632,7 +642,7 @@ async fn replay(source: ReplayPlugins, histories: Vec<PathBuf>, jobs: usize) -> 
     let engines = Engines::new(&options, ComponentCache::new(default_cache_dir())).context("setting up wasmtime")?;
     start_epoch_ticker(&[&engines.workflow, &engines.activity]);
     let (sets, by_version) = match &source {
-        ReplayPlugins::Files(files) => (vec![ReplaySet { label: None, registry: Arc::new(load_set(&engines, files)?) }], false),
+        ReplayPlugins::Files(files) => (vec![ReplaySet::new(None, load_set(&engines, files)?)], false),
         ReplayPlugins::Versions(dir) => (load_versions(&engines, dir)?, true),
     };
     let files = replay::history_files(&histories).context("listing history files")?;
@@ -657,11 +667,11 @@ async fn replay(source: ReplayPlugins, histories: Vec<PathBuf>, jobs: usize) -> 
                 );
                 continue;
             };
-            match sets.iter().position(|s| s.registry.workflow_build_id() == *build_id) {
+            match sets.iter().position(|s| s.build_id == *build_id) {
                 Some(i) => i,
                 None => {
                     failed += 1;
-                    let known: Vec<String> = sets.iter().map(|s| s.registry.workflow_build_id()).collect();
+                    let known: Vec<&str> = sets.iter().map(|s| s.build_id.as_str()).collect();
                     println!(
                         "ERROR {}: it ran on version {build_id}, which is not in --plugin-dir (it holds {})",
                         h.name,

@@ -1,6 +1,6 @@
 //! The plugins a worker serves, by workflow and activity type.
 
-use crate::manifest::{PluginSettings, Versioning};
+use crate::manifest::PluginSettings;
 use crate::metrics::Metrics;
 use crate::tenant::{Admission, AdmissionError};
 use caisson_runtime::activity::ActivityPlugin;
@@ -48,8 +48,6 @@ pub struct LoadedPlugin {
     pub sha256: String,
     /// The types it serves.
     pub types: Vec<String>,
-    /// Workflows: how its running workflows meet a new version.
-    pub versioning: Versioning,
     /// Its grants file (`NAME.toml`), when it has one: kept with the
     /// component when a version is stored.
     pub sidecar: Option<PathBuf>,
@@ -109,7 +107,6 @@ impl Registry {
     /// Reads, judges, compiles and registers one plugin.
     pub fn load(&mut self, path: &Path, settings: PluginSettings) -> Result<&LoadedPlugin, RegistryError> {
         let (metrics, tenant) = (&self.metrics, &self.tenant);
-        let versioning = settings.versioning.unwrap_or_default();
         let sidecar = Some(PluginSettings::sidecar_path(path)).filter(|p| settings.path.is_none() && p.is_file());
         let plugin = self.loader.load(path, settings, |name| Arc::new(metrics.for_plugin(tenant, name)))?;
         let types = plugin.types();
@@ -123,7 +120,6 @@ impl Registry {
             kind: plugin.kind(),
             sha256: plugin.sha256().to_owned(),
             types,
-            versioning,
             sidecar,
         };
         self.metrics.plugin_loaded(&self.tenant, &entry, true);
@@ -185,12 +181,6 @@ impl Registry {
     /// Activity plugins are not part of it (see [`crate::versioning`]).
     pub fn workflow_build_id(&self) -> String {
         build_id(self.workflow_plugins().map(|p| p.sha256.as_str()))
-    }
-
-    /// How runs of the workflow plugin named `plugin` meet a new version
-    /// (its `versioning` setting).
-    pub fn versioning_of(&self, plugin: &str) -> Versioning {
-        self.loaded.iter().find(|p| p.name == plugin).map(|p| p.versioning).unwrap_or_default()
     }
 }
 

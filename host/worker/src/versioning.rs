@@ -37,7 +37,7 @@
 
 use crate::metrics::VersionState;
 use crate::registry::{LiveRegistry, LoadedPlugin, Registry};
-use crate::worker::{Endpoint, PollingWorker, WorkflowSource};
+use crate::worker::{PollingWorker, WorkflowSource};
 use anyhow::Context as _;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -46,16 +46,19 @@ use std::time::{Duration, Instant};
 use temporalio_client::Connection;
 use temporalio_client::tonic;
 use temporalio_common::protos::temporal::api::deployment::v1::WorkerDeploymentVersion as VersionProto;
-use temporalio_common::protos::temporal::api::enums::v1::{VersionDrainageStatus, WorkerDeploymentVersionStatus};
+use temporalio_common::protos::temporal::api::enums::v1::{RoutingConfigUpdateState, VersionDrainageStatus, WorkerDeploymentVersionStatus};
 use temporalio_common::protos::temporal::api::workflowservice::v1::{
-    CountWorkflowExecutionsRequest, DescribeWorkerDeploymentVersionRequest, SetWorkerDeploymentCurrentVersionRequest,
-    SetWorkerDeploymentRampingVersionRequest,
+    CountWorkflowExecutionsRequest, DescribeWorkerDeploymentRequest, DescribeWorkerDeploymentVersionRequest,
+    SetWorkerDeploymentCurrentVersionRequest, SetWorkerDeploymentRampingVersionRequest,
 };
 use temporalio_common::worker::{VersioningBehavior, WorkerDeploymentOptions, WorkerDeploymentVersion};
 use temporalio_sdk_core::WorkerVersioningStrategy;
 
 /// How often the plugin set is compared with the current version's.
 const SET_CHECK: Duration = Duration::from_millis(400);
+/// How long a routing change may take to reach the task queues before
+/// the worker goes on regardless (it is seconds at most).
+pub const ROUTING_LIMIT: Duration = Duration::from_secs(10);
 /// How often draining versions are asked about (and open runs counted).
 pub const DRAIN_CHECK: Duration = Duration::from_secs(2);
 /// How long a new version may take to become current: Temporal accepts
@@ -232,6 +235,31 @@ impl Deployment {
             .map_err(|s| self.classify("setting the current worker deployment version", s))
     }
 
+    /// Whether a routing change has reached every task queue of the
+    /// deployment (Temporal applies it asynchronously after the call).
+    pub async fn routing_settled(&self) -> Result<bool, DeploymentError> {
+        let request = DescribeWorkerDeploymentRequest { namespace: self.namespace.clone(), deployment_name: self.name.clone() };
+        let response = self
+            .connection
+            .workflow_service()
+            .describe_worker_deployment(tonic::Request::new(request))
+            .await
+            .map_err(|s| self.classify("describing a worker deployment", s))?;
+        let info = response.into_inner().worker_deployment_info.unwrap_or_default();
+        Ok(info.routing_config_update_state() != RoutingConfigUpdateState::InProgress)
+    }
+
+    /// Waits (up to `limit`) until a routing change has reached the task
+    /// queues, so the next task of every run sees it: an auto-upgrade run
+    /// moves at once, and a new run starts where it now should.
+    pub async fn wait_for_routing(&self, limit: Duration) -> Result<(), DeploymentError> {
+        let started = Instant::now();
+        while !self.routing_settled().await? && started.elapsed() < limit {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Ok(())
+    }
+
     /// Sends `percentage` % of new runs to `build_id` (0 stops the ramp).
     pub async fn set_ramping(&self, build_id: &str, percentage: f32) -> Result<(), DeploymentError> {
         let request = SetWorkerDeploymentRampingVersionRequest {
@@ -287,7 +315,11 @@ impl VersionStore {
 
     /// The store of one deployment under `root`.
     pub fn new(root: &Path, namespace: &str, deployment: &str) -> Self {
-        let safe = |s: &str| s.chars().map(|c| if c.is_ascii_alphanumeric() || "-_.".contains(c) { c } else { '_' }).collect::<String>();
+        // One path segment, never `.` or `..`.
+        let safe = |s: &str| {
+            let name: String = s.chars().map(|c| if c.is_ascii_alphanumeric() || "-_.".contains(c) { c } else { '_' }).collect();
+            if name.chars().all(|c| c == '.') { format!("_{name}") } else { name }
+        };
         VersionStore { dir: root.join("versions").join(safe(namespace)).join(safe(deployment)) }
     }
 
@@ -380,8 +412,6 @@ struct ServedVersion {
 pub struct VersionedTenant {
     /// Names the tenant in logs and metrics.
     pub name: String,
-    /// Where and what it polls.
-    pub endpoint: Endpoint,
     /// Its plugins, changing as its folders do.
     pub registry: Arc<LiveRegistry>,
     /// Deployment name, store, promotion rule.
@@ -460,6 +490,7 @@ pub async fn serve(
             current = Some(current_id.clone());
         }
     }
+    let mut seen = snapshot.clone();
     let mut current = match current {
         Some(id) => {
             register(&tenant, &deployment, snapshot, &mut versions).await?;
@@ -482,8 +513,14 @@ pub async fn serve(
         if *stop.borrow() {
             break;
         }
+        // The folder's plugins change rarely: hash them only when they did.
         let snapshot = tenant.registry.snapshot();
-        let candidate = snapshot.workflow_build_id();
+        let candidate = if Arc::ptr_eq(&snapshot, &seen) {
+            latest.clone()
+        } else {
+            seen = snapshot.clone();
+            snapshot.workflow_build_id()
+        };
         if candidate != latest && refused.as_deref() != Some(candidate.as_str()) {
             let serving = versions.iter().find(|v| v.build_id == current).map(|v| v.registry.clone());
             let removed: Vec<String> = match &serving {
@@ -594,7 +631,10 @@ async fn promote(
     let started = Instant::now();
     loop {
         match deployment.set_current(&build_id).await {
-            Ok(()) => break,
+            Ok(()) => {
+                deployment.wait_for_routing(ROUTING_LIMIT).await?;
+                break;
+            }
             Err(e @ DeploymentError::NotEnabled { .. }) => return Err(e.into()),
             Err(e) if started.elapsed() > PROMOTION_LIMIT => {
                 return Err(anyhow::Error::new(e).context(format!("version {build_id} did not become current within {PROMOTION_LIMIT:?}")));
@@ -685,8 +725,7 @@ async fn check_versions(
 }
 
 fn report(tenant: &VersionedTenant, deployment: &Deployment, v: &ServedVersion) {
-    let registry = tenant.registry.snapshot();
-    registry.metrics().version_status(&tenant.name, deployment.name(), &v.build_id, v.status, v.open, &v.registry);
+    v.registry.metrics().version_status(&tenant.name, deployment.name(), &v.build_id, v.status, v.open, &v.registry);
 }
 
 #[cfg(test)]
@@ -702,15 +741,7 @@ mod tests {
             std::fs::write(&p, text).unwrap();
             p
         });
-        LoadedPlugin {
-            name: name.into(),
-            path,
-            kind: PluginKind::Workflow,
-            sha256: "00".repeat(32),
-            types: vec![],
-            versioning: Default::default(),
-            sidecar,
-        }
+        LoadedPlugin { name: name.into(), path, kind: PluginKind::Workflow, sha256: "00".repeat(32), types: vec![], sidecar }
     }
 
     #[test]
@@ -742,6 +773,8 @@ mod tests {
         let store = VersionStore::new(root.path(), "../etc", "a/b");
         assert!(store.version_dir("x").starts_with(root.path().join("versions")));
         assert_eq!(store.version_dir("x"), root.path().join("versions/.._etc/a_b/x"));
+        let dots = VersionStore::new(root.path(), "..", ".");
+        assert_eq!(dots.version_dir("x"), root.path().join("versions/_../_./x"));
     }
 
     #[test]

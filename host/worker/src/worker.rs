@@ -451,7 +451,6 @@ pub async fn run(tenants: Vec<Tenant>, telemetry: Telemetry, shutdown: impl Futu
                 let grace = tenant.settings.shutdown_grace;
                 let versioned_tenant = VersionedTenant {
                     name: tenant.name.clone(),
-                    endpoint: tenant.endpoint.clone(),
                     registry: tenant.registry.clone(),
                     options,
                     start: Box::new(move |strategy, workflows| {
@@ -648,7 +647,7 @@ pub fn process_activation(
             };
             // Pinned is the versioned worker's default; only an
             // auto-upgrade plugin says otherwise.
-            let versioning_behavior = match registry.versioning_of(&run.plugin().name) {
+            let versioning_behavior = match run.plugin().versioning {
                 Versioning::AutoUpgrade if endpoint.versioned => VersioningBehavior::AutoUpgrade,
                 _ => VersioningBehavior::Unspecified,
             };

@@ -73,6 +73,9 @@ pub struct WorkflowPlugin {
     fuel: u64,
     deadline_ticks: u64,
     memory_mb: Option<u64>,
+    /// How its running workflows meet a new version of the plugin set
+    /// (its `versioning` setting; the worker reports it to Temporal).
+    pub versioning: crate::settings::Versioning,
     /// Where this plugin's task, fuel and instantiation figures go.
     pub meters: SharedMeter,
     /// The worker-wide budget each run's memory is reserved from.
@@ -111,6 +114,7 @@ impl WorkflowPlugin {
             meters: crate::meter::unmetered(),
             memory_budget: crate::memory_budget::MemoryBudget::unlimited(),
             memory_mb: source.settings.memory_mb,
+            versioning: source.settings.versioning.unwrap_or_default(),
             fuel: source.settings.fuel.unwrap_or(DEFAULT_FUEL),
             deadline_ticks: source.settings.timeout.map_or(DEFAULT_DEADLINE_TICKS, |t| {
                 u64::try_from(t.as_millis() / crate::engine::EPOCH_TICK.as_millis()).unwrap_or(u64::MAX).max(1)
