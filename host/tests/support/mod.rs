@@ -148,6 +148,15 @@ pub fn test_state_dir() -> PathBuf {
     std::env::temp_dir().join(format!("caisson-test-state-{}", std::process::id()))
 }
 
+/// True when `temporal operator cluster health` reports the server at
+/// `address` serving.
+fn serving(address: &str) -> bool {
+    Command::new(temporal_bin())
+        .args(["operator", "cluster", "health", "--address", address])
+        .output()
+        .is_ok_and(|out| out.status.success() && String::from_utf8_lossy(&out.stdout).contains("SERVING"))
+}
+
 /// A unique-enough suffix for task queues and workflow ids.
 pub fn unique(prefix: &str) -> String {
     static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
@@ -188,9 +197,16 @@ impl Server {
                 .spawn()
                 .expect("start the Temporal dev server (run ./scripts/setup)");
             wait_for_port(port, &mut child, "temporal dev server");
-            std::thread::sleep(Duration::from_millis(300));
+            // Accepting TCP is not serving: the frontend drops or refuses
+            // calls for a moment after it binds (as `caisson dev` knows).
+            let address = format!("127.0.0.1:{port}");
+            let started = Instant::now();
+            while child.try_wait().unwrap().is_none() && !serving(&address) {
+                assert!(started.elapsed() < Duration::from_secs(60), "the dev server on {address} did not serve within 60 s");
+                std::thread::sleep(Duration::from_millis(100));
+            }
             if child.try_wait().unwrap().is_none() {
-                return Server { child, address: format!("127.0.0.1:{port}") };
+                return Server { child, address };
             }
         }
         panic!("could not start a Temporal dev server on free ports")
