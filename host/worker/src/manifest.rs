@@ -90,6 +90,14 @@ pub struct WorkerSettings {
     /// restarted worker serves them again; default `$CAISSON_STATE_DIR`,
     /// else `$XDG_STATE_HOME/caisson`, else `~/.local/state/caisson`.
     pub state_dir: Option<PathBuf>,
+    /// OpenTelemetry collector to export traces (and, unless
+    /// `metrics_address` serves Prometheus, metrics) to, e.g.
+    /// `http://127.0.0.1:4317`; default `OTEL_EXPORTER_OTLP_ENDPOINT`, off
+    /// when neither is set.
+    pub otlp_endpoint: Option<String>,
+    /// `grpc` (default) or `http/protobuf`; default
+    /// `OTEL_EXPORTER_OTLP_PROTOCOL`.
+    pub otlp_protocol: Option<crate::traces::OtlpProtocol>,
 }
 
 /// Whether plugin sets are served as worker deployment versions.
@@ -116,6 +124,8 @@ impl Default for WorkerSettings {
             deployment: None,
             keep_versions: Vec::new(),
             state_dir: None,
+            otlp_endpoint: None,
+            otlp_protocol: None,
         }
     }
 }
