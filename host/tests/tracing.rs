@@ -62,6 +62,7 @@ fn a_python_client_trace_runs_through_a_caisson_workflow_its_activities_and_its_
             parent_span_id: s["parent_span_id"].as_str().unwrap().into(),
             attributes: Default::default(),
             links: vec![],
+            events: vec![],
             error: false,
             status_message: String::new(),
             service: "python".into(),
@@ -95,6 +96,8 @@ fn a_python_client_trace_runs_through_a_caisson_workflow_its_activities_and_its_
         assert!(!task.attributes["temporalRunID"].is_empty());
         assert_eq!(task.attributes["temporal.replaying"], "false");
     }
+    // The guest's log line is an event of the task that logged it.
+    assert_eq!(tasks.iter().filter(|t| t.events.iter().any(|e| e == "traced: go received")).count(), 1, "{tasks:#?}");
     let handled = one(&caisson, "HandleSignal:go");
     assert_eq!(handled.links, vec![signal.span_id.clone()], "the signal span links to the sender's");
 

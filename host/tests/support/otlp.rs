@@ -27,6 +27,8 @@ pub struct Span {
     pub attributes: BTreeMap<String, String>,
     /// Span ids of the spans it links to.
     pub links: Vec<String>,
+    /// Names of its events (a guest's log lines, `exception`).
+    pub events: Vec<String>,
     /// `true` when its status is ERROR.
     pub error: bool,
     pub status_message: String,
@@ -222,6 +224,7 @@ fn keep_spans(received: &Mutex<Received>, request: ExportTraceServiceRequest) {
                 parent_span_id: hex::encode(span.parent_span_id),
                 attributes: span.attributes.iter().map(|a| (a.key.clone(), text(a.value.as_ref()))).collect(),
                 links: span.links.iter().map(|l| hex::encode(&l.span_id)).collect(),
+                events: span.events.iter().map(|e| e.name.clone()).collect(),
                 error: status.code == 2,
                 status_message: status.message,
                 service: service.clone(),

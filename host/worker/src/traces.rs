@@ -318,7 +318,9 @@ pub struct WorkflowTask {
     run_id: String,
     run: RunTrace,
     replaying: bool,
-    task: opentelemetry_sdk::trace::Span,
+    /// The task's span, current while the guest runs (its log lines
+    /// become the span's events).
+    task: Context,
     handlers: Vec<opentelemetry_sdk::trace::Span>,
 }
 
@@ -415,28 +417,34 @@ impl WorkflowTask {
             };
             handlers.push(span);
         }
-        Some(WorkflowTask { run_id, run, replaying, task, handlers })
+        Some(WorkflowTask { run_id, run, replaying, task: Context::new().with_span(task), handlers })
+    }
+
+    /// Makes the task's span current on this thread until the guard drops.
+    pub fn attach(&self) -> impl Drop + use<> {
+        self.task.clone().attach()
     }
 
     /// Closes the task's spans: names the plugin, records a failure, and
     /// writes the trace context into the headers of the commands that
     /// start work elsewhere.
-    pub fn finish(mut self, completion: &mut WorkflowActivationCompletion, plugin: Option<(&str, &str)>) {
+    pub fn finish(self, completion: &mut WorkflowActivationCompletion, plugin: Option<(&str, &str)>) {
         let Some(traces) = TRACES.get() else { return };
+        let task = self.task.span();
         if let Some((name, sha256)) = plugin {
-            self.task.set_attributes([KeyValue::new("caisson.plugin", name.to_owned()), KeyValue::new("caisson.plugin.sha256", sha256.to_owned())]);
+            task.set_attributes([KeyValue::new("caisson.plugin", name.to_owned()), KeyValue::new("caisson.plugin.sha256", sha256.to_owned())]);
         }
         match &mut completion.status {
             Some(workflow_activation_completion::Status::Failed(failed)) => {
                 let message = failed.failure.as_ref().map(|f| f.message.clone()).unwrap_or_default();
-                self.task.add_event(
+                task.add_event(
                     "exception",
                     vec![
                         KeyValue::new("exception.message", message.clone()),
                         KeyValue::new("exception.stacktrace", failed.failure.as_ref().map(|f| f.stack_trace.clone()).unwrap_or_default()),
                     ],
                 );
-                self.task.set_status(Status::error(message));
+                task.set_status(Status::error(message));
                 lock(&traces.runs).remove(&self.run_id);
             }
             Some(workflow_activation_completion::Status::Successful(success)) => {
@@ -450,7 +458,7 @@ impl WorkflowTask {
         for mut handler in self.handlers {
             handler.end_with_timestamp(end);
         }
-        self.task.end_with_timestamp(end);
+        task.end_with_timestamp(end);
     }
 
     /// One command's span and header.
@@ -501,6 +509,23 @@ impl WorkflowTask {
     }
 }
 
+/// Adds a guest's log line to the span current on this thread (the
+/// workflow task's or the activity attempt's), as an event named by the
+/// message with its level and fields.
+pub fn guest_event(level: &str, message: String, fields: Vec<(&'static str, String)>) {
+    if !enabled() {
+        return;
+    }
+    Context::map_current(|cx| {
+        let span = cx.span();
+        if span.is_recording() {
+            let mut attributes = vec![KeyValue::new("level", level.to_owned())];
+            attributes.extend(fields.into_iter().map(|(k, v)| KeyValue::new(k, v)));
+            span.add_event(message, attributes);
+        }
+    });
+}
+
 fn run_attributes(run: &RunTrace, run_id: &str, tenant: &str) -> Vec<KeyValue> {
     vec![
         KeyValue::new("temporalWorkflowID", run.workflow_id.clone()),
@@ -512,7 +537,8 @@ fn run_attributes(run: &RunTrace, run_id: &str, tenant: &str) -> Vec<KeyValue> {
 
 /// One activity attempt's span.
 pub struct ActivityAttempt {
-    span: opentelemetry_sdk::trace::Span,
+    /// The attempt's span, current while the guest runs.
+    span: Context,
 }
 
 impl ActivityAttempt {
@@ -541,14 +567,21 @@ impl ActivityAttempt {
             Some(parent) => builder.start_with_context(&traces.tracer, &parent),
             None => builder.start(&traces.tracer),
         };
-        Some(ActivityAttempt { span })
+        Some(ActivityAttempt { span: Context::new().with_span(span) })
+    }
+
+    /// Runs `attempt` with the attempt's span current (its log lines
+    /// become the span's events).
+    pub fn instrument<F: std::future::Future>(&self, attempt: F) -> impl std::future::Future<Output = F::Output> {
+        opentelemetry::context::FutureExt::with_context(attempt, self.span.clone())
     }
 
     /// Closes the span with the attempt's outcome.
-    pub fn finish(mut self, outcome: &AttemptOutcome) {
+    pub fn finish(self, outcome: &AttemptOutcome) {
+        let span = self.span.span();
         match outcome {
             AttemptOutcome::Failed { message, error_type, non_retryable, .. } => {
-                self.span.add_event(
+                span.add_event(
                     "exception",
                     vec![
                         KeyValue::new("exception.type", error_type.clone()),
@@ -556,12 +589,12 @@ impl ActivityAttempt {
                         KeyValue::new("temporal.non_retryable", *non_retryable),
                     ],
                 );
-                self.span.set_status(Status::error(message.clone()));
+                span.set_status(Status::error(message.clone()));
             }
-            AttemptOutcome::Cancelled { .. } => self.span.set_attribute(KeyValue::new("temporal.activity.cancelled", true)),
+            AttemptOutcome::Cancelled => span.set_attribute(KeyValue::new("temporal.activity.cancelled", true)),
             _ => {}
         }
-        self.span.end();
+        span.end();
     }
 }
 

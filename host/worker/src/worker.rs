@@ -608,7 +608,10 @@ pub fn process_activation(
     let Some(task) = traces::WorkflowTask::begin(&activation, registry.tenant()) else {
         return activate(registry, runs, activation, endpoint);
     };
-    let mut completion = activate(registry, runs, activation, endpoint);
+    let mut completion = {
+        let _current = task.attach();
+        activate(registry, runs, activation, endpoint)
+    };
     let plugin = runs.get(&completion.run_id).map(|run| run.plugin().clone());
     task.finish(&mut completion, plugin.as_ref().map(|p| (&*p.name, p.sha256.as_str())));
     completion
@@ -742,10 +745,15 @@ async fn activity_loop(worker: Arc<Worker>, registry: Arc<LiveRegistry>, task_qu
                 tokio::spawn(async move {
                     let plugin = registry.activity(&start.activity_type).map(|p| (&*p.name, p.sha256.as_str()));
                     let span = traces::ActivityAttempt::begin(&start, registry.tenant(), &task_queue, plugin);
-                    let outcome = run_attempt(&worker, &registry, &task_queue, &task_token, start, cancellation).await;
-                    if let Some(span) = span {
-                        span.finish(&outcome);
-                    }
+                    let attempt = run_attempt(&worker, &registry, &task_queue, &task_token, start, cancellation);
+                    let outcome = match span {
+                        Some(span) => {
+                            let outcome = span.instrument(attempt).await;
+                            span.finish(&outcome);
+                            outcome
+                        }
+                        None => attempt.await,
+                    };
                     lock(&running).remove(&task_token);
                     let completion = ActivityTaskCompletion { task_token, result: Some(bridge::activity_result(outcome)) };
                     if let Err(e) = worker.complete_activity_task(completion).await {

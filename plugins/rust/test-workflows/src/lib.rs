@@ -320,6 +320,7 @@ impl Guest for TestWorkflows {
 
     fn traced(remote_queue: String) -> String {
         wf::wait_condition(|| wf::take_signal_as::<String>("go").is_some(), None);
+        wf::log("traced: go received");
         let here = echo("here").unwrap_or_else(|e| format!("{e:?}"));
         let remote: String = wf::activity("shout")
             .arg("remote")
