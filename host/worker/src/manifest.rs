@@ -498,6 +498,7 @@ mod tests {
                 "worker.max_cached_workflows = 18446744073709551615: must be between 0 and 100000",
             ),
             ("[worker]\nmetrics_address = \"localhost\"\n".into(), "worker.metrics_address: invalid socket address syntax"),
+            ("[worker]\notlp_protocol = \"http/json\"\n".into(), "worker.otlp_protocol: unknown variant `http/json`, expected `grpc` or `http/protobuf`"),
             ("[temporal]\ntask_queue = \"\"\n".into(), "temporal.task_queue = \"\": must be a task queue name"),
             (
                 "[[tenant]]\nname = \"a\"\n[[tenant]]\nname = \"b\"\n[tenant.limits]\nmemory_mb = 0\n".into(),
