@@ -165,6 +165,23 @@ fn a_run_without_trace_context_gets_one_root_and_its_replays_are_marked() {
     }
     assert!(tasks.iter().any(|t| t.attributes["temporal.replaying"] == "true"), "no replayed task among {tasks:#?}");
     assert_eq!(all(&spans, "StartActivity:echo").len(), 3, "a replay reports no command twice: {:#?}", names(&spans));
+
+    // A query is answered in a span of the run's trace; a failed run's
+    // completion is an error.
+    let expense = unique("expense");
+    server.start_workflow(&queue, "expense-approval", &expense, &[r#"{"id": "e1", "amount": 12.5, "timeout_ms": 600000}"#]);
+    let out = server.temporal(&["workflow", "query", "--workflow-id", &expense, "--name", "get-status"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let failed = unique("fail-with");
+    server.start_workflow(&queue, "fail-with", &failed, &[r#""Refused""#, r#""no funds""#]);
+    let spans = collector.wait_for("the query and the failure", Duration::from_secs(30), |spans| {
+        spans.iter().any(|s| s.name == "HandleQuery:get-status") && spans.iter().any(|s| s.name == "CompleteWorkflow:fail-with")
+    });
+    let query = one(&spans, "HandleQuery:get-status");
+    let root = one(&spans, "RunWorkflow:expense-approval");
+    assert_eq!((&query.trace_id, &query.parent_span_id), (&root.trace_id, &root.span_id));
+    let completion = one(&spans, "CompleteWorkflow:fail-with");
+    assert!(completion.error && completion.status_message == "no funds", "{completion:#?}");
 }
 
 /// A collector that is down: workflows run as before, spans are dropped,
