@@ -216,11 +216,9 @@ fn a_malformed_otlp_setting_is_refused_at_start() {
     ] {
         let mut command = Worker::command();
         command.env("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4317").env(env.0, env.1);
-        let out = command
-            .args(["worker", "--address", &server.address, "--task-queue", "refused", plugin("test-activities").to_str().unwrap()])
-            .output()
-            .unwrap();
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(!out.status.success() && stderr.contains(expected), "{stderr}");
+        command.args(["worker", "--address", &server.address, "--task-queue", "refused", plugin("test-activities").to_str().unwrap()]);
+        let mut worker = Worker::spawn_command(command);
+        let status = worker.wait_exit(Duration::from_secs(30));
+        assert!(!status.success() && worker.log().contains(expected), "{}", worker.log());
     }
 }

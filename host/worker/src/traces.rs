@@ -309,10 +309,6 @@ fn header_for(span: &SpanContext) -> Payload {
     bridge::json_payload(&carrier.to_string())
 }
 
-fn now() -> SystemTime {
-    SystemTime::now()
-}
-
 /// One workflow task's spans, from its activation to its completion.
 pub struct WorkflowTask {
     run_id: String,
@@ -454,7 +450,7 @@ impl WorkflowTask {
             }
             None => {}
         }
-        let end = now();
+        let end = SystemTime::now();
         for mut handler in self.handlers {
             handler.end_with_timestamp(end);
         }
