@@ -3,7 +3,8 @@
 use anyhow::Context;
 use caisson::check::{self, CheckResult};
 use caisson::engine::{ComponentCache, EngineOptions, default_cache_dir, start_epoch_ticker};
-use caisson::manifest::{PluginSettings, TenantSettings, WorkerManifest, WorkerSettings, limits};
+use caisson::codec::Codec;
+use caisson::manifest::{CodecSettings, PluginSettings, TenantSettings, WorkerManifest, WorkerSettings, limits};
 use caisson::plugin::Engines;
 use caisson::registry::{LiveRegistry, Registry};
 use caisson::settings::{check_duration, check_range};
@@ -124,6 +125,34 @@ enum Command {
     Deployment {
         #[command(subcommand)]
         action: DeploymentAction,
+    },
+    /// Serve the codec of a worker manifest over Temporal's codec server
+    /// protocol (POST /encode, POST /decode), so that the Temporal UI and
+    /// `temporal workflow show --codec-endpoint URL` show plaintext.
+    ///
+    /// Whoever reaches it can decrypt: it listens on 127.0.0.1 unless
+    /// told otherwise, answers CORS only for --cors-origin, and with
+    /// --require-token only requests carrying `Authorization: Bearer
+    /// <token>`. Prints `listening on http://ADDRESS` once ready.
+    CodecServer {
+        /// Worker manifest with a [codec] table (or [[tenant]] entries with their own).
+        #[arg(long, short = 'm')]
+        manifest: PathBuf,
+        /// Serve this tenant's codec instead of the top-level [codec].
+        #[arg(long, value_name = "NAME")]
+        tenant: Option<String>,
+        /// Where to listen (port 0: any free port).
+        #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:8081")]
+        listen: String,
+        /// The Temporal UI's origin, the only one CORS is answered for,
+        /// e.g. http://localhost:8233 (none: no CORS headers).
+        #[arg(long, value_name = "ORIGIN")]
+        cors_origin: Option<String>,
+        /// Require `Authorization: Bearer <token>`: the name of an
+        /// environment variable holding the token (preferred: a value on
+        /// the command line is visible to other users), or the token.
+        #[arg(long, value_name = "ENV_VAR_OR_TOKEN")]
+        require_token: Option<String>,
     },
     /// The embedded default: start a Temporal dev server unless one is
     /// reachable, then run a worker. With no plugins given, runs the
@@ -318,6 +347,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             };
             runtime.block_on(replay(source, histories, jobs))
         }
+        Command::CodecServer { manifest, tenant, listen, cors_origin, require_token } => {
+            tokio_runtime()?.block_on(codec_server(&manifest, tenant.as_deref(), &listen, cors_origin, require_token))
+        }
         Command::Dev { worker: args, execute, input } => {
             let runtime = tokio_runtime()?;
             runtime.block_on(dev(args, execute, input))
@@ -455,11 +487,13 @@ fn prepare(args: &WorkerArgs, dev: bool) -> anyhow::Result<(Vec<Tenant>, Telemet
         );
         let endpoint = Endpoint::resolve(&temporal)?;
         let versioning = versioning_for(settings.deployment.as_ref(), &settings.keep_versions, &endpoint);
-        tenants.push(Tenant { name: "default".into(), endpoint, settings: settings.clone(), registry: live, folders, versioning });
+        let codec = load_codec(manifest.codec_for(None), &Admission::unrestricted("default"), &engines)?;
+        tenants.push(Tenant { name: "default".into(), endpoint, settings: settings.clone(), registry: live, folders, versioning, codec });
     }
     for (tenant, tenant_settings) in manifest.tenant.iter().zip(tenant_settings) {
         let name = &tenant.name;
         let admission = Admission::new(name, &tenant.limits).map_err(anyhow::Error::msg)?;
+        let codec = load_codec(manifest.codec_for(Some(tenant)), &admission, &engines)?;
         let registry = Registry::new(engines.clone())?.with_metrics(name, telemetry.metrics.clone());
         let live = Arc::new(LiveRegistry::new(registry, admission));
         for plugin in &tenant.plugin {
@@ -482,7 +516,7 @@ fn prepare(args: &WorkerArgs, dev: bool) -> anyhow::Result<(Vec<Tenant>, Telemet
         endpoint.fairness_key = Some(name.clone());
         let keep: Vec<String> = settings.keep_versions.iter().chain(&tenant.keep_versions).cloned().collect();
         let versioning = versioning_for(tenant.deployment.as_ref(), &keep, &endpoint);
-        tenants.push(Tenant { name: name.clone(), endpoint, settings: tenant_settings, registry: live, folders, versioning });
+        tenants.push(Tenant { name: name.clone(), endpoint, settings: tenant_settings, registry: live, folders, versioning, codec });
     }
     anyhow::ensure!(
         !tenants.is_empty(),
@@ -490,6 +524,59 @@ fn prepare(args: &WorkerArgs, dev: bool) -> anyhow::Result<(Vec<Tenant>, Telemet
          (build the examples with `cargo xtask plugins`)"
     );
     Ok((tenants, telemetry))
+}
+
+/// `caisson codec-server`.
+async fn codec_server(
+    manifest: &Path,
+    tenant: Option<&str>,
+    listen: &str,
+    cors_origin: Option<String>,
+    require_token: Option<String>,
+) -> anyhow::Result<ExitCode> {
+    let manifest = WorkerManifest::load(manifest)?;
+    let (settings, admission) = match tenant {
+        Some(name) => {
+            let t = manifest.tenant.iter().find(|t| t.name == name).with_context(|| {
+                let names: Vec<&str> = manifest.tenant.iter().map(|t| t.name.as_str()).collect();
+                format!("--tenant {name}: the manifest has no such [[tenant]] (it has: {})", names.join(", "))
+            })?;
+            (manifest.codec_for(Some(t)), Admission::new(name, &t.limits).map_err(anyhow::Error::msg)?)
+        }
+        None => (manifest.codec_for(None), Admission::unrestricted("default")),
+    };
+    let settings = settings.context("the manifest has no [codec] table (for this tenant): nothing to serve")?;
+    let engines = Engines::new(&EngineOptions::default(), ComponentCache::new(default_cache_dir())).context("setting up wasmtime")?;
+    let codec = load_codec(Some(settings), &admission, &engines)?.expect("a codec was named");
+    let token = match require_token {
+        Some(t) => {
+            let token = std::env::var(&t).unwrap_or(t);
+            anyhow::ensure!(!token.trim().is_empty(), "--require-token: the token is empty");
+            Some(token)
+        }
+        None => None,
+    };
+    let (listener, bound) = caisson::codec_server::bind(listen).await?;
+    if !bound.ip().is_loopback() {
+        tracing::warn!("the codec server listens on {bound}, beyond this machine: whoever reaches it can decrypt");
+    }
+    println!("listening on http://{bound}");
+    let options = caisson::codec_server::Options { cors_origin, token };
+    tokio::select! {
+        served = caisson::codec_server::serve(listener, codec, options) => served?,
+        _ = shutdown_signal() => {}
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Loads the payload codec a tenant uses (once, at start), its secrets
+/// checked against the tenant's `allow_secrets`.
+fn load_codec(settings: Option<&CodecSettings>, admission: &Admission, engines: &Engines) -> anyhow::Result<Option<Arc<Codec>>> {
+    let Some(settings) = settings else { return Ok(None) };
+    admission.admit_codec(settings)?;
+    let codec = Codec::load(settings, &engines.cache).with_context(|| format!("tenant `{}`: loading its payload codec", admission.tenant()))?;
+    tracing::info!(tenant = admission.tenant(), "payload codec {}: payloads are encoded and decoded with it", codec.name());
+    Ok(Some(Arc::new(codec)))
 }
 
 /// A tenant's share of the worker: its own limits, else the worker's.

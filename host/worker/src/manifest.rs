@@ -19,7 +19,9 @@
 //! A plugin's own keys (grants and limits) are
 //! [`caisson_runtime::settings::PluginSettings`], re-exported here.
 
-pub use caisson_runtime::settings::{DirAccess, DirGrant, ManifestError, PluginSettings, SettingError, Versioning, limits, parse_duration};
+pub use caisson_runtime::settings::{
+    CodecSettings, DirAccess, DirGrant, ManifestError, PluginSettings, SettingError, Versioning, limits, parse_duration,
+};
 use caisson_runtime::settings::{check_duration, check_not_empty, check_range, duration_str, parse, read};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
@@ -138,6 +140,8 @@ pub struct WorkerManifest {
     /// the `[[plugin]]` entries form one tenant named `default`.
     #[serde(default)]
     pub tenant: Vec<TenantSettings>,
+    /// The payload codec of every tenant that names none of its own.
+    pub codec: Option<CodecSettings>,
 }
 
 /// One tenant: a namespace + task queue with its own plugins, the most
@@ -188,6 +192,9 @@ pub struct TenantSettings {
     /// Ceilings on what this tenant's plugins may be granted.
     #[serde(default)]
     pub limits: TenantLimits,
+    /// This tenant's payload codec, instead of the top-level `[codec]`
+    /// (its secrets must be in `limits.allow_secrets`).
+    pub codec: Option<CodecSettings>,
 }
 
 /// The most a tenant's plugins may be granted. A plugin asking for more is
@@ -323,6 +330,9 @@ impl TenantSettings {
         for (i, plugin) in self.plugin.iter().enumerate() {
             plugin.validate(&format!("{prefix}.plugin[{i}]"))?;
         }
+        if let Some(codec) = &self.codec {
+            codec.validate(&format!("{prefix}.codec"))?;
+        }
         self.limits.validate(&format!("{prefix}.limits"))
     }
 }
@@ -344,6 +354,13 @@ impl TenantLimits {
 }
 
 impl WorkerManifest {
+    /// The codec tenant `tenant` (a `[[tenant]]` entry, or `None` for the
+    /// default tenant) uses: its own `[tenant.codec]`, else the top-level
+    /// `[codec]`.
+    pub fn codec_for<'a>(&'a self, tenant: Option<&'a TenantSettings>) -> Option<&'a CodecSettings> {
+        tenant.and_then(|t| t.codec.as_ref()).or(self.codec.as_ref())
+    }
+
     /// Checks every key of the manifest; the error names the first bad
     /// one by its dotted path.
     pub fn validate(&self) -> Result<(), SettingError> {
@@ -354,6 +371,9 @@ impl WorkerManifest {
         }
         for (i, tenant) in self.tenant.iter().enumerate() {
             tenant.validate(&format!("tenant[{i}]"))?;
+        }
+        if let Some(codec) = &self.codec {
+            codec.validate("codec")?;
         }
         Ok(())
     }
@@ -371,6 +391,9 @@ impl WorkerManifest {
         let mut manifest: WorkerManifest = parse(path, text)?;
         manifest.validate().map_err(|source| ManifestError::Setting { path: path.to_owned(), source })?;
         let base = path.parent().unwrap_or(Path::new("."));
+        if let Some(codec) = &mut manifest.codec {
+            codec.resolve_paths(base);
+        }
         for (i, plugin) in manifest.plugin.iter_mut().enumerate() {
             if plugin.path.is_none() {
                 return Err(ManifestError::Parse {
@@ -392,6 +415,9 @@ impl WorkerManifest {
                 && dir.is_relative()
             {
                 tenant.plugin_dir = Some(base.join(dir));
+            }
+            if let Some(codec) = &mut tenant.codec {
+                codec.resolve_paths(base);
             }
             for (i, plugin) in tenant.plugin.iter_mut().enumerate() {
                 if plugin.path.is_none() {
