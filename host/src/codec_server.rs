@@ -166,9 +166,10 @@ pub fn payloads_from_json(body: &[u8]) -> Result<Vec<Payload>, String> {
         .enumerate()
         .map(|(i, p)| {
             let metadata = match p.get("metadata") {
-                Some(Json::Object(m)) => {
-                    m.iter().map(|(k, v)| Ok((k.clone(), bytes(&format!("payloads[{i}].metadata.{k}"), v)?))).collect::<Result<_, String>>()?
-                }
+                Some(Json::Object(m)) => m
+                    .iter()
+                    .map(|(k, v)| Ok((k.clone(), bytes(&format!("payloads[{i}].metadata.{k}"), v)?)))
+                    .collect::<Result<_, String>>()?,
                 None | Some(Json::Null) => Vec::new(),
                 Some(_) => return Err(format!("payloads[{i}].metadata: expected an object")),
             };
@@ -199,10 +200,8 @@ mod tests {
 
     #[test]
     fn payloads_round_trip_through_the_protocol_json() {
-        let payloads = vec![
-            Payload { metadata: vec![("encoding".into(), b"json/plain".to_vec())], data: b"\"hi\"".to_vec() },
-            Payload::default(),
-        ];
+        let payloads =
+            vec![Payload { metadata: vec![("encoding".into(), b"json/plain".to_vec())], data: b"\"hi\"".to_vec() }, Payload::default()];
         let json = payloads_to_json(&payloads);
         assert_eq!(json["payloads"][0]["metadata"]["encoding"], "anNvbi9wbGFpbg==");
         assert_eq!(payloads_from_json(json.to_string().as_bytes()).unwrap(), payloads);

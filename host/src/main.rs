@@ -2,8 +2,8 @@
 
 use anyhow::Context;
 use caisson::check::{self, CheckResult};
-use caisson::engine::{ComponentCache, EngineOptions, default_cache_dir, start_epoch_ticker};
 use caisson::codec::Codec;
+use caisson::engine::{ComponentCache, EngineOptions, default_cache_dir, start_epoch_ticker};
 use caisson::manifest::{CodecSettings, PluginSettings, TenantSettings, WorkerManifest, WorkerSettings, limits};
 use caisson::plugin::Engines;
 use caisson::registry::{LiveRegistry, Registry};
@@ -111,6 +111,14 @@ enum Command {
         /// Replay workers run at once [default: one per CPU].
         #[arg(long, short = 'j', value_name = "N")]
         jobs: Option<usize>,
+        /// A worker manifest whose [codec] encoded the histories'
+        /// payloads: replay decodes and encodes through it, as the worker
+        /// did (its secrets are read from this environment).
+        #[arg(long, short = 'm', value_name = "MANIFEST")]
+        manifest: Option<PathBuf>,
+        /// With --manifest: the [[tenant]] whose codec to use.
+        #[arg(long, value_name = "NAME", requires = "manifest")]
+        tenant: Option<String>,
     },
     /// List the plugins a running worker serves: tenant, plugin, kind,
     /// version (SHA-256) and types, read from its metrics endpoint.
@@ -338,14 +346,18 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Plugins { metrics } => list_plugins(&metrics),
         Command::Deployment { action } => tokio_runtime()?.block_on(route(action)),
-        Command::Replay { plugins, plugin_dir, histories, jobs } => {
+        Command::Replay { plugins, plugin_dir, histories, jobs, manifest, tenant } => {
             let runtime = tokio_runtime()?;
             let jobs = jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from));
             let source = match plugin_dir {
                 Some(dir) => ReplayPlugins::Versions(dir),
                 None => ReplayPlugins::Files(plugins),
             };
-            runtime.block_on(replay(source, histories, jobs))
+            let codec = match &manifest {
+                Some(m) => Some(manifest_codec(m, tenant.as_deref())?),
+                None => None,
+            };
+            runtime.block_on(replay(source, histories, jobs, codec))
         }
         Command::CodecServer { manifest, tenant, listen, cors_origin, require_token } => {
             tokio_runtime()?.block_on(codec_server(&manifest, tenant.as_deref(), &listen, cors_origin, require_token))
@@ -487,13 +499,13 @@ fn prepare(args: &WorkerArgs, dev: bool) -> anyhow::Result<(Vec<Tenant>, Telemet
         );
         let endpoint = Endpoint::resolve(&temporal)?;
         let versioning = versioning_for(settings.deployment.as_ref(), &settings.keep_versions, &endpoint);
-        let codec = load_codec(manifest.codec_for(None), &Admission::unrestricted("default"), &engines)?;
+        let codec = load_codec(manifest.codec_for(None), &Admission::unrestricted("default"), &engines.cache)?;
         tenants.push(Tenant { name: "default".into(), endpoint, settings: settings.clone(), registry: live, folders, versioning, codec });
     }
     for (tenant, tenant_settings) in manifest.tenant.iter().zip(tenant_settings) {
         let name = &tenant.name;
         let admission = Admission::new(name, &tenant.limits).map_err(anyhow::Error::msg)?;
-        let codec = load_codec(manifest.codec_for(Some(tenant)), &admission, &engines)?;
+        let codec = load_codec(manifest.codec_for(Some(tenant)), &admission, &engines.cache)?;
         let registry = Registry::new(engines.clone())?.with_metrics(name, telemetry.metrics.clone());
         let live = Arc::new(LiveRegistry::new(registry, admission));
         for plugin in &tenant.plugin {
@@ -534,20 +546,7 @@ async fn codec_server(
     cors_origin: Option<String>,
     require_token: Option<String>,
 ) -> anyhow::Result<ExitCode> {
-    let manifest = WorkerManifest::load(manifest)?;
-    let (settings, admission) = match tenant {
-        Some(name) => {
-            let t = manifest.tenant.iter().find(|t| t.name == name).with_context(|| {
-                let names: Vec<&str> = manifest.tenant.iter().map(|t| t.name.as_str()).collect();
-                format!("--tenant {name}: the manifest has no such [[tenant]] (it has: {})", names.join(", "))
-            })?;
-            (manifest.codec_for(Some(t)), Admission::new(name, &t.limits).map_err(anyhow::Error::msg)?)
-        }
-        None => (manifest.codec_for(None), Admission::unrestricted("default")),
-    };
-    let settings = settings.context("the manifest has no [codec] table (for this tenant): nothing to serve")?;
-    let engines = Engines::new(&EngineOptions::default(), ComponentCache::new(default_cache_dir())).context("setting up wasmtime")?;
-    let codec = load_codec(Some(settings), &admission, &engines)?.expect("a codec was named");
+    let codec = manifest_codec(manifest, tenant)?;
     let token = match require_token {
         Some(t) => {
             let token = std::env::var(&t).unwrap_or(t);
@@ -569,12 +568,30 @@ async fn codec_server(
     Ok(ExitCode::SUCCESS)
 }
 
+/// The codec a manifest gives tenant `tenant` (`None`: the default
+/// tenant, i.e. the top-level `[codec]`), for `codec-server` and `replay`.
+fn manifest_codec(path: &Path, tenant: Option<&str>) -> anyhow::Result<Arc<Codec>> {
+    let manifest = WorkerManifest::load(path)?;
+    let (settings, admission) = match tenant {
+        Some(name) => {
+            let t = manifest.tenant.iter().find(|t| t.name == name).with_context(|| {
+                let names: Vec<&str> = manifest.tenant.iter().map(|t| t.name.as_str()).collect();
+                format!("--tenant {name}: {} has no such [[tenant]] (it has: {})", path.display(), names.join(", "))
+            })?;
+            (manifest.codec_for(Some(t)), Admission::new(name, &t.limits).map_err(anyhow::Error::msg)?)
+        }
+        None => (manifest.codec_for(None), Admission::unrestricted("default")),
+    };
+    let settings = settings.with_context(|| format!("{}: no [codec] table for this tenant", path.display()))?;
+    load_codec(Some(settings), &admission, &ComponentCache::new(default_cache_dir()))?.context("a codec is named")
+}
+
 /// Loads the payload codec a tenant uses (once, at start), its secrets
 /// checked against the tenant's `allow_secrets`.
-fn load_codec(settings: Option<&CodecSettings>, admission: &Admission, engines: &Engines) -> anyhow::Result<Option<Arc<Codec>>> {
+fn load_codec(settings: Option<&CodecSettings>, admission: &Admission, cache: &ComponentCache) -> anyhow::Result<Option<Arc<Codec>>> {
     let Some(settings) = settings else { return Ok(None) };
     admission.admit_codec(settings)?;
-    let codec = Codec::load(settings, &engines.cache).with_context(|| format!("tenant `{}`: loading its payload codec", admission.tenant()))?;
+    let codec = Codec::load(settings, cache).with_context(|| format!("tenant `{}`: loading its payload codec", admission.tenant()))?;
     tracing::info!(tenant = admission.tenant(), "payload codec {}: payloads are encoded and decoded with it", codec.name());
     Ok(Some(Arc::new(codec)))
 }
@@ -720,7 +737,7 @@ fn load_versions(engines: &Engines, dir: &Path) -> anyhow::Result<Vec<ReplaySet>
     Ok(sets)
 }
 
-async fn replay(source: ReplayPlugins, histories: Vec<PathBuf>, jobs: usize) -> anyhow::Result<ExitCode> {
+async fn replay(source: ReplayPlugins, histories: Vec<PathBuf>, jobs: usize, codec: Option<Arc<Codec>>) -> anyhow::Result<ExitCode> {
     use caisson::replay::{self, ReplayOutcome};
     // The worker's pooling allocator: each replay worker holds one run at
     // a time (two while one is evicted and the next starts), and a pooled
@@ -783,7 +800,7 @@ async fn replay(source: ReplayPlugins, histories: Vec<PathBuf>, jobs: usize) -> 
             continue;
         }
         let names: Vec<(String, usize)> = loaded.iter().map(|h| (h.name.clone(), h.history.events.len())).collect();
-        let outcomes = replay::replay_on(set.registry.clone(), loaded, jobs).await?;
+        let outcomes = replay::replay_on_with_codec(set.registry.clone(), codec.clone(), loaded, jobs).await?;
         let on = set.label.as_ref().map(|l| format!(" on {l}")).unwrap_or_default();
         for ((name, events), outcome) in names.into_iter().zip(outcomes) {
             match outcome {

@@ -262,4 +262,3 @@ fn poll_once<F: std::future::Future>(future: F) -> Option<F::Output> {
         Poll::Pending => None,
     }
 }
-

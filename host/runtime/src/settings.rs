@@ -258,7 +258,11 @@ pub struct CodecSettings {
 impl CodecSettings {
     /// Checks the keys; `prefix` is `codec` or `tenant[i].codec`.
     pub fn validate(&self, prefix: &str) -> Result<(), SettingError> {
-        check_not_empty(&key(prefix, "path"), &self.path.to_string_lossy(), "the codec component's file, e.g. \"codecs/aes-gcm-codec.wasm\"")?;
+        check_not_empty(
+            &key(prefix, "path"),
+            &self.path.to_string_lossy(),
+            "the codec component's file, e.g. \"codecs/aes-gcm-codec.wasm\"",
+        )?;
         if let Some(mb) = self.memory_mb {
             check_range(&key(prefix, "memory_mb"), mb, limits::MEMORY_MB, "MiB")?;
         }

@@ -544,7 +544,8 @@ async fn workflow_loop(worker: Arc<Worker>, registry: WorkflowSource, endpoint: 
         };
         let run_id = activation.run_id.clone();
         let held = lock(&runs).remove(&run_id);
-        let (worker, registry, endpoint, runs, codec) = (worker.clone(), registry.snapshot(), endpoint.clone(), runs.clone(), codec.clone());
+        let (worker, registry, endpoint, runs, codec) =
+            (worker.clone(), registry.snapshot(), endpoint.clone(), runs.clone(), codec.clone());
         tokio::spawn(async move {
             let activated = {
                 let run_id = run_id.clone();
