@@ -194,6 +194,54 @@ asyncio.run(main(*sys.argv[1:]))
     assert!(plain.iter().any(|d| d.contains(SECRET)), "the input in plaintext: {plain:?}\n{doc:#}");
     assert!(plain.iter().any(|d| d.contains(&format!("{upper}|{upper}!|{upper}"))), "the result in plaintext: {plain:?}");
     assert!(found.iter().all(|(_, p)| encoding(p) != "binary/encrypted"), "everything decoded: {doc:#}");
+
+    // The encrypted history replays through the same codec (and not without it).
+    let history = dir.path().join(format!("{id}.json"));
+    std::fs::write(&history, server.temporal(&["workflow", "show", "-o", "json", "--workflow-id", &id]).stdout).unwrap();
+    let replay = |with_codec: bool| {
+        let mut command = Worker::command();
+        command.env_remove("CAISSON_CODEC_KEY").envs(key).args(["replay", "-p", &p("test-workflows")]).arg(&history);
+        if with_codec {
+            command.arg("--manifest").arg(&manifest);
+        }
+        let out = command.output().unwrap();
+        (out.status.success(), support::printed(&out))
+    };
+    let (ok, printed) = replay(true);
+    assert!(ok && printed.contains("1 histories: 1 ok, 0 failed"), "{printed}");
+    let (ok, printed) = replay(false);
+    assert!(!ok && printed.contains("binary/encrypted"), "without the codec the payloads cannot be read: {printed}");
+}
+
+#[test]
+fn a_codec_that_traps_or_miscounts_fails_the_workflow_task_naming_it_and_the_worker_goes_on() {
+    let server = Server::start();
+    let dir = tempfile::tempdir().unwrap();
+    for (fault, needle) in [("trap", "panicked"), ("count", "returned 0 payload(s) for 1")] {
+        let faulty = plugin("faulty-codec").display().to_string();
+        let manifest = dir.path().join(format!("{fault}.toml"));
+        std::fs::write(
+            &manifest,
+            format!(
+                "[codec]\npath = {faulty:?}\nsecrets = [\"CAISSON_CODEC_KEY\"]\nenv = {{ CODEC_KEY_ID = \"{KEY_ID}\", CODEC_FAULT = \"{fault}\" }}\n"
+            ),
+        )
+        .unwrap();
+        let tq = unique(fault);
+        let worker = Worker::start_with_env(
+            &server,
+            &tq,
+            &["--manifest", manifest.to_str().unwrap(), &p("test-workflows"), &p("test-activities")],
+            &[("CAISSON_CODEC_KEY", KEY)],
+        );
+        for round in 0..2 {
+            let id = unique(&format!("{fault}-{round}"));
+            server.start_workflow(&tq, "child-upper", &id, &["\"x\""]);
+            let message = server.task_failure(&id, Duration::from_secs(60));
+            assert!(message.contains("faulty-codec.wasm: decode failed") && message.contains(needle), "{fault}: {message}");
+        }
+        assert!(worker.log().matches("workflow task failed: codec").count() >= 2, "served both: {}", worker.log());
+    }
 }
 
 #[test]

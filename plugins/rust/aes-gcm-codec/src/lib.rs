@@ -102,6 +102,8 @@ impl Guest for Codec {
 
     fn decode(payloads: Vec<Payload>) -> Result<Vec<Payload>, String> {
         let key = Key::from_env()?;
+        #[cfg(feature = "faulty")]
+        let payloads = fault(payloads);
         payloads
             .into_iter()
             .map(|p| {
@@ -123,6 +125,19 @@ impl Guest for Codec {
                 proto::decode(&plain).map_err(|e| format!("decrypted payload of key ID {id} is not a Payload: {e}"))
             })
             .collect()
+    }
+}
+
+/// The misbehaviour `CODEC_FAULT` asks for (test builds only).
+#[cfg(feature = "faulty")]
+fn fault(mut payloads: Vec<Payload>) -> Vec<Payload> {
+    match std::env::var("CODEC_FAULT").as_deref() {
+        Ok("trap") if !payloads.is_empty() => panic!("CODEC_FAULT=trap"),
+        Ok("count") => {
+            payloads.pop();
+            payloads
+        }
+        _ => payloads,
     }
 }
 
