@@ -8,7 +8,7 @@ mod support;
 use serde_json::{Value as Json, json};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::Duration;
 use support::{Script, Server, Worker, first_json, plugin, python_client_in, unique};
 
@@ -180,8 +180,11 @@ asyncio.run(main(*sys.argv[1:]))
     }
 
     // Through `caisson codec-server`, the CLI shows the plaintext.
-    let codec_server = CodecServer::start(&manifest, &[], &key);
-    let out = server.temporal(&["workflow", "show", "-o", "json", "--workflow-id", &id, "--codec-endpoint", &codec_server.url]);
+    let codec_server = CodecServer::start(&manifest, &["--require-token", "CODEC_TOKEN"], &[key[0], ("CODEC_TOKEN", "s3cret")]);
+    let show = ["workflow", "show", "-o", "json", "--workflow-id", &id, "--codec-endpoint", &codec_server.url];
+    let out = server.temporal(&show);
+    assert!(!out.status.success() && support::printed(&out).contains("401"), "no token: {}", support::printed(&out));
+    let out = server.temporal(&[&show[..], &["--codec-auth", "Bearer s3cret"]].concat());
     assert!(out.status.success(), "{}", support::printed(&out));
     let doc = first_json(&out);
     let mut found = Vec::new();
@@ -407,7 +410,7 @@ fn a_codec_that_cannot_work_stops_the_worker_at_start_naming_it_and_the_cause() 
     let codec = plugin("aes-gcm-codec").display().to_string();
     refused(&codec_manifest(dir.path(), ""), &[], "secret `CAISSON_CODEC_KEY` is not set in the worker's environment");
     refused(&codec_manifest(dir.path(), ""), &[("CAISSON_CODEC_KEY", "short")], "an AES-256 key is 32 bytes, this one is 5");
-    refused(&write(format!("[codec]\npath = \"missing.wasm\"\n")), &key, "missing.wasm: cannot read");
+    refused(&write("[codec]\npath = \"missing.wasm\"\n".to_string()), &key, "missing.wasm: cannot read");
     refused(
         &write(format!("[codec]\npath = {:?}\n", p("test-activities"))),
         &key,
