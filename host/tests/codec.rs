@@ -430,3 +430,55 @@ fn a_codec_that_cannot_work_stops_the_worker_at_start_naming_it_and_the_cause() 
         "the secret `CAISSON_CODEC_KEY`: not in the tenant's allow_secrets",
     );
 }
+
+#[test]
+fn signals_queries_and_updates_from_an_encrypting_client_cross_the_codec_both_ways() {
+    let server = Server::start();
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = codec_manifest(dir.path(), "");
+    let tq = unique("codec-handlers");
+    let _worker = Worker::start_with_env(
+        &server,
+        &tq,
+        &["--manifest", manifest.to_str().unwrap(), &p("test-workflows"), &p("test-activities")],
+        &[("CAISSON_CODEC_KEY", KEY)],
+    );
+    let (expense, updates) = (unique("expense"), unique("updates"));
+    let script = r#"
+import asyncio, json, sys
+from temporalio.client import Client, WorkflowUpdateFailedError
+from encryption_codec import converter
+
+async def main(address, task_queue, expense_id, updates_id):
+    client = await Client.connect(address, data_converter=converter())
+    expense = await client.start_workflow("expense-approval", {"id": "e-xyzzy", "amount": 12.5, "timeout_ms": 60000}, id=expense_id, task_queue=task_queue)
+    before = await expense.query("get-status")
+    await expense.signal("approve", "carol-xyzzy")
+    decided = await expense.result()
+    handle = await client.start_workflow("update-approval", 100.0, id=updates_id, task_queue=task_queue)
+    amount = await handle.execute_update("set-amount", 250.0)
+    try:
+        await handle.execute_update("set-amount", 20000.0)
+        refused = None
+    except WorkflowUpdateFailedError as e:
+        refused = str(e.cause)
+    charged = await handle.execute_update("charge", "o-xyzzy")
+    approved = await handle.execute_update("approve", "dave")
+    print(json.dumps({"before": before, "decided": decided, "amount": amount, "refused": refused, "charged": charged, "approved": approved, "result": await handle.result()}))
+
+asyncio.run(main(*sys.argv[1:]))
+"#;
+    let got: Json = serde_json::from_str(&python(script, &[&server.address, &tq, &expense, &updates])).unwrap();
+    assert_eq!(got["before"], json!({ "state": "pending", "decided_by": null }), "query answered through the codec: {got}");
+    assert_eq!(got["decided"], json!({ "state": "approved", "decided_by": "carol-xyzzy" }), "signal decoded: {got}");
+    assert_eq!(got["amount"], json!(250.0), "{got}");
+    assert!(got["refused"].as_str().unwrap_or_default().contains("amount 20000 is not between 0 and 10000"), "{got}");
+    assert_eq!(got["charged"], "charged-o-xyzzy", "an update that runs an activity: {got}");
+    assert_eq!(got["approved"]["decided_by"], "dave", "{got}");
+    assert_eq!(got["result"], "approved by dave for 250", "{got}");
+    for id in [&expense, &updates] {
+        let out = server.temporal(&["workflow", "show", "-o", "json", "--workflow-id", id]);
+        let text = String::from_utf8_lossy(&out.stdout).to_ascii_lowercase();
+        assert!(out.status.success() && !text.contains("xyzzy") && !text.contains("dave"), "{id}: plaintext in the history:\n{text}");
+    }
+}
