@@ -65,8 +65,8 @@ enum Command {
         #[arg(long)]
         dir: Option<PathBuf>,
     },
-    /// Write the host's WIT packages (caisson-workflow/, caisson-activity/)
-    /// for tools that want them.
+    /// Write the host's WIT packages (caisson-workflow/, caisson-activity/,
+    /// caisson-codec/) for tools that want them.
     Wit {
         /// Where to write them [default: wit/deps].
         #[arg(long, default_value = "wit/deps")]
@@ -332,7 +332,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Wit { dir } => {
             caisson::scaffold::write_wit(&dir)?;
-            println!("wrote caisson-workflow/ and caisson-activity/ into {}", dir.display());
+            println!("wrote caisson-workflow/, caisson-activity/ and caisson-codec/ into {}", dir.display());
             Ok(ExitCode::SUCCESS)
         }
         Command::Build { dir, only } => build(&dir, &only),
