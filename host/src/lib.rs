@@ -21,7 +21,7 @@
 pub use caisson_runtime::{
     activity, codec, compile_cache, engine, guest_log, inspect, loader, memory_budget, meter, payload, plugin, policy, settings, workflow,
 };
-pub use caisson_worker::{bridge, manifest, metrics, registry, replay, tenant, versioning, watch, worker};
+pub use caisson_worker::{bridge, manifest, metrics, registry, replay, tenant, traces, versioning, watch, worker};
 
 pub mod build;
 pub mod check;

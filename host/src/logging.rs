@@ -34,12 +34,48 @@ pub fn is_core_failure_dump(meta: &Metadata<'_>) -> bool {
         && meta.fields().field("failure").is_some()
 }
 
+/// Turns guest log lines (targets `workflow` and `activity`) into events
+/// of the span current where they are logged: the workflow task's or the
+/// activity attempt's, when traces are exported.
+struct GuestLogEvents;
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for GuestLogEvents {
+    fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
+        let meta = event.metadata();
+        if !matches!(meta.target(), "workflow" | "activity") || !caisson_worker::traces::enabled() {
+            return;
+        }
+        #[derive(Default)]
+        struct Fields {
+            message: String,
+            fields: Vec<(&'static str, String)>,
+        }
+        impl tracing::field::Visit for Fields {
+            fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+                match field.name() {
+                    "message" => self.message = format!("{value:?}"),
+                    name => self.fields.push((name, format!("{value:?}"))),
+                }
+            }
+            fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
+                match field.name() {
+                    "message" => self.message = value.to_owned(),
+                    name => self.fields.push((name, value.to_owned())),
+                }
+            }
+        }
+        let mut fields = Fields::default();
+        event.record(&mut fields);
+        caisson_worker::traces::guest_event(meta.level().as_str(), fields.message, fields.fields);
+    }
+}
+
 /// Installs the global subscriber: `CAISSON_LOG` (an `EnvFilter`
 /// directive) or `default_filter` chooses what is logged.
 pub fn init(format: LogFormat, default_filter: &str) {
     let filter = EnvFilter::try_from_env("CAISSON_LOG").unwrap_or_else(|_| default_filter.into());
     let fold = filter_fn(|meta| !is_core_failure_dump(meta));
-    let registry = tracing_subscriber::registry().with(filter);
+    let registry = tracing_subscriber::registry().with(filter).with(GuestLogEvents);
     match format {
         LogFormat::Text => {
             let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());

@@ -440,7 +440,8 @@ fn prepare(args: &WorkerArgs, dev: bool) -> anyhow::Result<(Vec<Tenant>, Telemet
             }
         })
     };
-    let telemetry = Telemetry::start(settings.metrics_address)?;
+    let otlp = caisson::traces::OtlpExport::resolve(settings.otlp_endpoint.as_deref(), settings.otlp_protocol, |k| std::env::var(k).ok())?;
+    let telemetry = Telemetry::start(settings.metrics_address, otlp.as_ref())?;
 
     // One pooling allocator for the whole process, sized for every tenant.
     let tenant_settings: Vec<WorkerSettings> = manifest.tenant.iter().map(|t| tenant_limits(&settings, t)).collect();

@@ -28,6 +28,7 @@ pub mod metrics;
 pub mod registry;
 pub mod replay;
 pub mod tenant;
+pub mod traces;
 pub mod versioning;
 pub mod watch;
 pub mod worker;

@@ -92,6 +92,14 @@ pub struct WorkerSettings {
     /// restarted worker serves them again; default `$CAISSON_STATE_DIR`,
     /// else `$XDG_STATE_HOME/caisson`, else `~/.local/state/caisson`.
     pub state_dir: Option<PathBuf>,
+    /// OpenTelemetry collector to export traces (and, unless
+    /// `metrics_address` serves Prometheus, metrics) to, e.g.
+    /// `http://127.0.0.1:4317`; default `OTEL_EXPORTER_OTLP_ENDPOINT`, off
+    /// when neither is set.
+    pub otlp_endpoint: Option<String>,
+    /// `grpc` (default) or `http/protobuf`; default
+    /// `OTEL_EXPORTER_OTLP_PROTOCOL`.
+    pub otlp_protocol: Option<crate::traces::OtlpProtocol>,
 }
 
 /// Whether plugin sets are served as worker deployment versions.
@@ -118,6 +126,8 @@ impl Default for WorkerSettings {
             deployment: None,
             keep_versions: Vec::new(),
             state_dir: None,
+            otlp_endpoint: None,
+            otlp_protocol: None,
         }
     }
 }
@@ -514,6 +524,10 @@ mod tests {
                 "worker.max_cached_workflows = 18446744073709551615: must be between 0 and 100000",
             ),
             ("[worker]\nmetrics_address = \"localhost\"\n".into(), "worker.metrics_address: invalid socket address syntax"),
+            (
+                "[worker]\notlp_protocol = \"http/json\"\n".into(),
+                "worker.otlp_protocol: unknown variant `http/json`, expected `grpc` or `http/protobuf`",
+            ),
             ("[temporal]\ntask_queue = \"\"\n".into(), "temporal.task_queue = \"\": must be a task queue name"),
             (
                 "[[tenant]]\nname = \"a\"\n[[tenant]]\nname = \"b\"\n[tenant.limits]\nmemory_mb = 0\n".into(),

@@ -6,6 +6,7 @@ use crate::bridge::{self, Incoming};
 use crate::manifest::{TemporalSettings, Versioning, WorkerSettings};
 use crate::metrics::Metrics;
 use crate::registry::{LiveRegistry, Registry};
+use crate::traces;
 use crate::versioning::{Deployment, DeploymentError, VersionedTenant, VersioningOptions};
 use crate::watch::PluginFolder;
 use anyhow::Context as _;
@@ -251,29 +252,51 @@ impl Tenant {
     }
 }
 
-/// Core's metrics and Caisson's, served together.
+/// Core's metrics and Caisson's, served together, and the trace export.
 pub struct Telemetry {
     /// Caisson's per-plugin instruments (no-op when metrics are off).
     pub metrics: Metrics,
     meter: Option<Arc<dyn temporalio_common::telemetry::metrics::CoreMeter>>,
     /// Where Prometheus can scrape, when on.
     pub address: Option<std::net::SocketAddr>,
+    /// Flushes the spans still queued when the worker stops.
+    _traces: Option<traces::ExportGuard>,
 }
 
 impl Telemetry {
-    /// Starts the Prometheus endpoint at `address` (must be called inside
-    /// a tokio runtime); `None` records nothing.
-    pub fn start(address: Option<std::net::SocketAddr>) -> anyhow::Result<Self> {
-        let Some(address) = address else {
-            return Ok(Telemetry { metrics: Metrics::default(), meter: None, address: None });
+    /// Starts the Prometheus endpoint at `address` and the OTLP export
+    /// (must be called inside a tokio runtime). Metrics go to Prometheus
+    /// when it has an address, else over OTLP; neither: nothing is
+    /// recorded.
+    pub fn start(address: Option<std::net::SocketAddr>, otlp: Option<&traces::OtlpExport>) -> anyhow::Result<Self> {
+        let traces = otlp.map(traces::install).transpose().context("exporting traces over OTLP")?;
+        let (meter, address): (Arc<dyn temporalio_common::telemetry::metrics::CoreMeter>, _) = match (address, otlp) {
+            (Some(address), _) => {
+                let server = temporalio_common::telemetry::start_prometheus_metric_exporter(
+                    temporalio_common::telemetry::PrometheusExporterOptions::builder().socket_addr(address).build(),
+                )
+                .with_context(|| format!("serving metrics on {address}"))?;
+                tracing::info!("Prometheus metrics on http://{}/metrics", server.bound_addr);
+                (server.meter.clone(), Some(server.bound_addr))
+            }
+            (None, Some(otlp)) => {
+                let protocol = match otlp.protocol {
+                    traces::OtlpProtocol::Grpc => temporalio_common::telemetry::OtlpProtocol::Grpc,
+                    traces::OtlpProtocol::HttpProtobuf => temporalio_common::telemetry::OtlpProtocol::Http,
+                };
+                let url = Url::parse(&otlp.signal_url("metrics")).context("the OTLP metrics URL")?;
+                let options = temporalio_common::telemetry::OtelCollectorOptions::builder()
+                    .url(url)
+                    .protocol(protocol)
+                    .headers(otlp.headers.clone())
+                    .metric_periodicity(Duration::from_secs(10))
+                    .build();
+                let meter = temporalio_common::telemetry::build_otlp_metric_exporter(options).context("exporting metrics over OTLP")?;
+                (Arc::new(meter), None)
+            }
+            (None, None) => return Ok(Telemetry { metrics: Metrics::default(), meter: None, address: None, _traces: traces }),
         };
-        let server = temporalio_common::telemetry::start_prometheus_metric_exporter(
-            temporalio_common::telemetry::PrometheusExporterOptions::builder().socket_addr(address).build(),
-        )
-        .with_context(|| format!("serving metrics on {address}"))?;
-        tracing::info!("Prometheus metrics on http://{}/metrics", server.bound_addr);
-        let meter: Arc<dyn temporalio_common::telemetry::metrics::CoreMeter> = server.meter.clone();
-        Ok(Telemetry { metrics: Metrics::new(meter.clone()), meter: Some(meter), address: Some(server.bound_addr) })
+        Ok(Telemetry { metrics: Metrics::new(meter.clone()), meter: Some(meter), address, _traces: traces })
     }
 }
 
@@ -583,8 +606,27 @@ async fn workflow_loop(worker: Arc<Worker>, registry: WorkflowSource, endpoint: 
     }
 }
 
-/// One activation in, exactly one completion out.
+/// One activation in, exactly one completion out (traced when traces are
+/// exported).
 pub fn process_activation(
+    registry: &Registry,
+    runs: &mut HashMap<String, WorkflowRun>,
+    activation: WorkflowActivation,
+    endpoint: &Endpoint,
+) -> WorkflowActivationCompletion {
+    let Some(task) = traces::WorkflowTask::begin(&activation, registry.tenant()) else {
+        return activate(registry, runs, activation, endpoint);
+    };
+    let mut completion = {
+        let _current = task.attach();
+        activate(registry, runs, activation, endpoint)
+    };
+    let plugin = runs.get(&completion.run_id).map(|run| run.plugin().clone());
+    task.finish(&mut completion, plugin.as_ref().map(|p| (&*p.name, p.sha256.as_str())));
+    completion
+}
+
+fn activate(
     registry: &Registry,
     runs: &mut HashMap<String, WorkflowRun>,
     activation: WorkflowActivation,
@@ -716,9 +758,21 @@ async fn activity_loop(
                 let (worker, registry, running, task_queue, codec) =
                     (worker.clone(), registry.snapshot(), running.clone(), task_queue.clone(), codec.clone());
                 tokio::spawn(async move {
-                    let outcome = match codec.as_deref().map_or(Ok(()), |c| crate::codec::decode(c, &mut start)) {
-                        Ok(()) => run_attempt(&worker, &registry, &task_queue, &task_token, start, cancellation, codec.clone()).await,
-                        Err(e) => crate::codec::attempt_failed(e),
+                    let plugin = registry.activity(&start.activity_type).map(|p| (&*p.name, p.sha256.as_str()));
+                    let span = traces::ActivityAttempt::begin(&start, registry.tenant(), &task_queue, plugin);
+                    let attempt = async {
+                        match codec.as_deref().map_or(Ok(()), |c| crate::codec::decode(c, &mut start)) {
+                            Ok(()) => run_attempt(&worker, &registry, &task_queue, &task_token, start, cancellation, codec.clone()).await,
+                            Err(e) => crate::codec::attempt_failed(e),
+                        }
+                    };
+                    let outcome = match span {
+                        Some(span) => {
+                            let outcome = span.instrument(attempt).await;
+                            span.finish(&outcome);
+                            outcome
+                        }
+                        None => attempt.await,
                     };
                     lock(&running).remove(&task_token);
                     let mut completion = ActivityTaskCompletion { task_token, result: Some(bridge::activity_result(outcome)) };

@@ -327,6 +327,22 @@ impl Guest for TestWorkflows {
         format!("{} {}", echoed.unwrap_or_else(|e| format!("{e:?}")), child.unwrap_or_else(|e| format!("{e:?}")))
     }
 
+    fn traced(remote_queue: String) -> String {
+        wf::wait_condition(|| wf::take_signal_as::<String>("go").is_some(), None);
+        wf::log("traced: go received");
+        let here = echo("here").unwrap_or_else(|e| format!("{e:?}"));
+        let remote: String = wf::activity("shout")
+            .arg("remote")
+            .task_queue(&remote_queue)
+            .start_to_close(Duration::from_secs(10))
+            .call()
+            .unwrap_or_else(|e| format!("{e:?}"));
+        let local: String = wf::local_activity("echo").arg("local").start_to_close(Duration::from_secs(10)).call().unwrap_or_else(|e| format!("{e:?}"));
+        let id = wf::info().workflow_id;
+        let child: String = wf::child("child-upper").arg("child").id(&format!("{id}-child")).call().unwrap_or_else(|e| format!("{e:?}"));
+        [here, remote, local, child].join(" ")
+    }
+
     fn async_mix(rounds: u32) -> String {
         aio::run(async_mix(rounds))
     }
