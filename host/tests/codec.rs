@@ -38,6 +38,18 @@ fn codec_manifest(dir: &Path, extra: &str) -> PathBuf {
     path
 }
 
+/// `caisson worker` with `manifest` (its `[codec]`), the test workflows
+/// and activities, and the sample's key in its environment.
+fn codec_worker(server: &Server, task_queue: &str, manifest: &Path) -> Worker {
+    let manifest = manifest.to_str().unwrap();
+    Worker::start_with_env(
+        server,
+        task_queue,
+        &["--manifest", manifest, &p("test-workflows"), &p("test-activities")],
+        &[("CAISSON_CODEC_KEY", KEY)],
+    )
+}
+
 /// Every payload (an object with `metadata` and `data`) in a JSON
 /// document, with its path.
 fn payloads<'a>(doc: &'a Json, path: String, out: &mut Vec<(String, &'a Json)>) {
@@ -135,12 +147,7 @@ fn a_python_client_with_the_encryption_codec_runs_a_caisson_workflow_whose_histo
     let manifest = codec_manifest(dir.path(), "");
     let (tq, py_tq) = (unique("codec"), unique("codec-py"));
     let key = [("CAISSON_CODEC_KEY", KEY)];
-    let worker = Worker::start_with_env(
-        &server,
-        &tq,
-        &["--manifest", manifest.to_str().unwrap(), &p("test-workflows"), &p("test-activities")],
-        &key,
-    );
+    let worker = codec_worker(&server, &tq, &manifest);
     assert!(worker.log().contains("payload codec"), "{}", worker.log());
     let _py = Script::start(&support_dir().join("py_codec_worker.py"), &[&server.address, &py_tq]);
 
@@ -229,12 +236,7 @@ fn a_codec_that_traps_or_miscounts_fails_the_workflow_task_naming_it_and_the_wor
         )
         .unwrap();
         let tq = unique(fault);
-        let worker = Worker::start_with_env(
-            &server,
-            &tq,
-            &["--manifest", manifest.to_str().unwrap(), &p("test-workflows"), &p("test-activities")],
-            &[("CAISSON_CODEC_KEY", KEY)],
-        );
+        let worker = codec_worker(&server, &tq, &manifest);
         for round in 0..2 {
             let id = unique(&format!("{fault}-{round}"));
             server.start_workflow(&tq, "child-upper", &id, &["\"x\""]);
@@ -251,12 +253,7 @@ fn a_payload_of_another_key_id_fails_the_workflow_task_naming_the_key_id_and_the
     let dir = tempfile::tempdir().unwrap();
     let manifest = codec_manifest(dir.path(), "");
     let tq = unique("codec-key");
-    let _worker = Worker::start_with_env(
-        &server,
-        &tq,
-        &["--manifest", manifest.to_str().unwrap(), &p("test-workflows"), &p("test-activities")],
-        &[("CAISSON_CODEC_KEY", KEY)],
-    );
+    let _worker = codec_worker(&server, &tq, &manifest);
     let id = unique("other-key");
     let script = r#"
 import asyncio, sys
@@ -437,12 +434,7 @@ fn signals_queries_and_updates_from_an_encrypting_client_cross_the_codec_both_wa
     let dir = tempfile::tempdir().unwrap();
     let manifest = codec_manifest(dir.path(), "");
     let tq = unique("codec-handlers");
-    let _worker = Worker::start_with_env(
-        &server,
-        &tq,
-        &["--manifest", manifest.to_str().unwrap(), &p("test-workflows"), &p("test-activities")],
-        &[("CAISSON_CODEC_KEY", KEY)],
-    );
+    let _worker = codec_worker(&server, &tq, &manifest);
     let (expense, updates) = (unique("expense"), unique("updates"));
     let script = r#"
 import asyncio, json, sys
