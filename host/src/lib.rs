@@ -19,12 +19,13 @@
 #![warn(missing_docs)]
 
 pub use caisson_runtime::{
-    activity, compile_cache, engine, guest_log, inspect, loader, memory_budget, meter, payload, plugin, policy, settings, workflow,
+    activity, codec, compile_cache, engine, guest_log, inspect, loader, memory_budget, meter, payload, plugin, policy, settings, workflow,
 };
 pub use caisson_worker::{bridge, manifest, metrics, registry, replay, tenant, traces, versioning, watch, worker};
 
 pub mod build;
 pub mod check;
+pub mod codec_server;
 pub mod dev_examples;
 pub mod devserver;
 pub mod embedded;

@@ -2,8 +2,9 @@
 
 use anyhow::Context;
 use caisson::check::{self, CheckResult};
+use caisson::codec::Codec;
 use caisson::engine::{ComponentCache, EngineOptions, default_cache_dir, start_epoch_ticker};
-use caisson::manifest::{PluginSettings, TenantSettings, WorkerManifest, WorkerSettings, limits};
+use caisson::manifest::{CodecSettings, PluginSettings, TenantSettings, WorkerManifest, WorkerSettings, limits};
 use caisson::plugin::Engines;
 use caisson::registry::{LiveRegistry, Registry};
 use caisson::settings::{check_duration, check_range};
@@ -64,8 +65,8 @@ enum Command {
         #[arg(long)]
         dir: Option<PathBuf>,
     },
-    /// Write the host's WIT packages (caisson-workflow/, caisson-activity/)
-    /// for tools that want them.
+    /// Write the host's WIT packages (caisson-workflow/, caisson-activity/,
+    /// caisson-codec/) for tools that want them.
     Wit {
         /// Where to write them [default: wit/deps].
         #[arg(long, default_value = "wit/deps")]
@@ -110,6 +111,14 @@ enum Command {
         /// Replay workers run at once [default: one per CPU].
         #[arg(long, short = 'j', value_name = "N")]
         jobs: Option<usize>,
+        /// A worker manifest whose [codec] encoded the histories'
+        /// payloads: replay decodes and encodes through it, as the worker
+        /// did (its secrets are read from this environment).
+        #[arg(long, short = 'm', value_name = "MANIFEST")]
+        manifest: Option<PathBuf>,
+        /// With --manifest: the [[tenant]] whose codec to use.
+        #[arg(long, value_name = "NAME", requires = "manifest")]
+        tenant: Option<String>,
     },
     /// List the plugins a running worker serves: tenant, plugin, kind,
     /// version (SHA-256) and types, read from its metrics endpoint.
@@ -124,6 +133,34 @@ enum Command {
     Deployment {
         #[command(subcommand)]
         action: DeploymentAction,
+    },
+    /// Serve the codec of a worker manifest over Temporal's codec server
+    /// protocol (POST /encode, POST /decode), so that the Temporal UI and
+    /// `temporal workflow show --codec-endpoint URL` show plaintext.
+    ///
+    /// Whoever reaches it can decrypt: it listens on 127.0.0.1 unless
+    /// told otherwise, answers CORS only for --cors-origin, and with
+    /// --require-token only requests carrying `Authorization: Bearer
+    /// <token>`. Prints `listening on http://ADDRESS` once ready.
+    CodecServer {
+        /// Worker manifest with a [codec] table (or [[tenant]] entries with their own).
+        #[arg(long, short = 'm')]
+        manifest: PathBuf,
+        /// Serve this tenant's codec instead of the top-level [codec].
+        #[arg(long, value_name = "NAME")]
+        tenant: Option<String>,
+        /// Where to listen (port 0: any free port).
+        #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:8081")]
+        listen: String,
+        /// The Temporal UI's origin, the only one CORS is answered for,
+        /// e.g. http://localhost:8233 (none: no CORS headers).
+        #[arg(long, value_name = "ORIGIN")]
+        cors_origin: Option<String>,
+        /// Require `Authorization: Bearer <token>`: the name of an
+        /// environment variable holding the token (preferred: a value on
+        /// the command line is visible to other users), or the token.
+        #[arg(long, value_name = "ENV_VAR_OR_TOKEN")]
+        require_token: Option<String>,
     },
     /// The embedded default: start a Temporal dev server unless one is
     /// reachable, then run a worker. With no plugins given, runs the
@@ -295,7 +332,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Wit { dir } => {
             caisson::scaffold::write_wit(&dir)?;
-            println!("wrote caisson-workflow/ and caisson-activity/ into {}", dir.display());
+            println!("wrote caisson-workflow/, caisson-activity/ and caisson-codec/ into {}", dir.display());
             Ok(ExitCode::SUCCESS)
         }
         Command::Build { dir, only } => build(&dir, &only),
@@ -309,14 +346,21 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Plugins { metrics } => list_plugins(&metrics),
         Command::Deployment { action } => tokio_runtime()?.block_on(route(action)),
-        Command::Replay { plugins, plugin_dir, histories, jobs } => {
+        Command::Replay { plugins, plugin_dir, histories, jobs, manifest, tenant } => {
             let runtime = tokio_runtime()?;
             let jobs = jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from));
             let source = match plugin_dir {
                 Some(dir) => ReplayPlugins::Versions(dir),
                 None => ReplayPlugins::Files(plugins),
             };
-            runtime.block_on(replay(source, histories, jobs))
+            let codec = match &manifest {
+                Some(m) => Some(manifest_codec(m, tenant.as_deref())?),
+                None => None,
+            };
+            runtime.block_on(replay(source, histories, jobs, codec))
+        }
+        Command::CodecServer { manifest, tenant, listen, cors_origin, require_token } => {
+            tokio_runtime()?.block_on(codec_server(&manifest, tenant.as_deref(), &listen, cors_origin, require_token))
         }
         Command::Dev { worker: args, execute, input } => {
             let runtime = tokio_runtime()?;
@@ -456,11 +500,13 @@ fn prepare(args: &WorkerArgs, dev: bool) -> anyhow::Result<(Vec<Tenant>, Telemet
         );
         let endpoint = Endpoint::resolve(&temporal)?;
         let versioning = versioning_for(settings.deployment.as_ref(), &settings.keep_versions, &endpoint);
-        tenants.push(Tenant { name: "default".into(), endpoint, settings: settings.clone(), registry: live, folders, versioning });
+        let codec = load_codec(manifest.codec_for(None), &Admission::unrestricted("default"), &engines.cache)?;
+        tenants.push(Tenant { name: "default".into(), endpoint, settings: settings.clone(), registry: live, folders, versioning, codec });
     }
     for (tenant, tenant_settings) in manifest.tenant.iter().zip(tenant_settings) {
         let name = &tenant.name;
         let admission = Admission::new(name, &tenant.limits).map_err(anyhow::Error::msg)?;
+        let codec = load_codec(manifest.codec_for(Some(tenant)), &admission, &engines.cache)?;
         let registry = Registry::new(engines.clone())?.with_metrics(name, telemetry.metrics.clone());
         let live = Arc::new(LiveRegistry::new(registry, admission));
         for plugin in &tenant.plugin {
@@ -483,7 +529,7 @@ fn prepare(args: &WorkerArgs, dev: bool) -> anyhow::Result<(Vec<Tenant>, Telemet
         endpoint.fairness_key = Some(name.clone());
         let keep: Vec<String> = settings.keep_versions.iter().chain(&tenant.keep_versions).cloned().collect();
         let versioning = versioning_for(tenant.deployment.as_ref(), &keep, &endpoint);
-        tenants.push(Tenant { name: name.clone(), endpoint, settings: tenant_settings, registry: live, folders, versioning });
+        tenants.push(Tenant { name: name.clone(), endpoint, settings: tenant_settings, registry: live, folders, versioning, codec });
     }
     anyhow::ensure!(
         !tenants.is_empty(),
@@ -491,6 +537,64 @@ fn prepare(args: &WorkerArgs, dev: bool) -> anyhow::Result<(Vec<Tenant>, Telemet
          (build the examples with `cargo xtask plugins`)"
     );
     Ok((tenants, telemetry))
+}
+
+/// `caisson codec-server`.
+async fn codec_server(
+    manifest: &Path,
+    tenant: Option<&str>,
+    listen: &str,
+    cors_origin: Option<String>,
+    require_token: Option<String>,
+) -> anyhow::Result<ExitCode> {
+    let codec = manifest_codec(manifest, tenant)?;
+    let token = match require_token {
+        Some(t) => {
+            let token = std::env::var(&t).unwrap_or(t);
+            anyhow::ensure!(!token.trim().is_empty(), "--require-token: the token is empty");
+            Some(token)
+        }
+        None => None,
+    };
+    let (listener, bound) = caisson::codec_server::bind(listen).await?;
+    if !bound.ip().is_loopback() {
+        tracing::warn!("the codec server listens on {bound}, beyond this machine: whoever reaches it can decrypt");
+    }
+    println!("listening on http://{bound}");
+    let options = caisson::codec_server::Options { cors_origin, token };
+    tokio::select! {
+        served = caisson::codec_server::serve(listener, codec, options) => served?,
+        _ = shutdown_signal() => {}
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The codec a manifest gives tenant `tenant` (`None`: the default
+/// tenant, i.e. the top-level `[codec]`), for `codec-server` and `replay`.
+fn manifest_codec(path: &Path, tenant: Option<&str>) -> anyhow::Result<Arc<Codec>> {
+    let manifest = WorkerManifest::load(path)?;
+    let (settings, admission) = match tenant {
+        Some(name) => {
+            let t = manifest.tenant.iter().find(|t| t.name == name).with_context(|| {
+                let names: Vec<&str> = manifest.tenant.iter().map(|t| t.name.as_str()).collect();
+                format!("--tenant {name}: {} has no such [[tenant]] (it has: {})", path.display(), names.join(", "))
+            })?;
+            (manifest.codec_for(Some(t)), Admission::new(name, &t.limits).map_err(anyhow::Error::msg)?)
+        }
+        None => (manifest.codec_for(None), Admission::unrestricted("default")),
+    };
+    let settings = settings.with_context(|| format!("{}: no [codec] table for this tenant", path.display()))?;
+    load_codec(Some(settings), &admission, &ComponentCache::new(default_cache_dir()))?.context("a codec is named")
+}
+
+/// Loads the payload codec a tenant uses (once, at start), its secrets
+/// checked against the tenant's `allow_secrets`.
+fn load_codec(settings: Option<&CodecSettings>, admission: &Admission, cache: &ComponentCache) -> anyhow::Result<Option<Arc<Codec>>> {
+    let Some(settings) = settings else { return Ok(None) };
+    admission.admit_codec(settings)?;
+    let codec = Codec::load(settings, cache).with_context(|| format!("tenant `{}`: loading its payload codec", admission.tenant()))?;
+    tracing::info!(tenant = admission.tenant(), "payload codec {}: payloads are encoded and decoded with it", codec.name());
+    Ok(Some(Arc::new(codec)))
 }
 
 /// A tenant's share of the worker: its own limits, else the worker's.
@@ -634,7 +738,7 @@ fn load_versions(engines: &Engines, dir: &Path) -> anyhow::Result<Vec<ReplaySet>
     Ok(sets)
 }
 
-async fn replay(source: ReplayPlugins, histories: Vec<PathBuf>, jobs: usize) -> anyhow::Result<ExitCode> {
+async fn replay(source: ReplayPlugins, histories: Vec<PathBuf>, jobs: usize, codec: Option<Arc<Codec>>) -> anyhow::Result<ExitCode> {
     use caisson::replay::{self, ReplayOutcome};
     // The worker's pooling allocator: each replay worker holds one run at
     // a time (two while one is evicted and the next starts), and a pooled
@@ -697,7 +801,7 @@ async fn replay(source: ReplayPlugins, histories: Vec<PathBuf>, jobs: usize) -> 
             continue;
         }
         let names: Vec<(String, usize)> = loaded.iter().map(|h| (h.name.clone(), h.history.events.len())).collect();
-        let outcomes = replay::replay_on(set.registry.clone(), loaded, jobs).await?;
+        let outcomes = replay::replay_on_with_codec(set.registry.clone(), codec.clone(), loaded, jobs).await?;
         let on = set.label.as_ref().map(|l| format!(" on {l}")).unwrap_or_default();
         for ((name, events), outcome) in names.into_iter().zip(outcomes) {
             match outcome {

@@ -157,8 +157,9 @@ pub fn new_project(kind: Kind, lang: Lang, name: &str, dir: Option<&Path>) -> Re
     Ok(dir)
 }
 
-/// Writes the host's WIT packages into `dir` as `caisson-workflow/` and
-/// `caisson-activity/` (the `wit/deps` layout WIT tools read).
+/// Writes the host's WIT packages into `dir` as `caisson-workflow/`,
+/// `caisson-activity/` and `caisson-codec/` (the `wit/deps` layout WIT
+/// tools read).
 pub fn write_wit(dir: &Path) -> Result<()> {
     let mut wrote = false;
     for (path, bytes) in embedded::tree("wit") {

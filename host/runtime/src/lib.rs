@@ -23,11 +23,13 @@
 //! * [`loader`]: plugins compiled and pre-linked, ready to serve.
 //! * [`workflow`]: the workflow runtime (activations in, commands out).
 //! * [`activity`]: the activity runtime (one sandboxed instance per attempt).
+//! * [`codec`]: payload codec components (encode/decode of payloads, e.g. encryption).
 //! * [`guest_log`]: guest stdout/stderr as tagged log lines.
 //! * [`meter`]: how the runtimes report figures to whoever records them.
 #![warn(missing_docs)]
 
 pub mod activity;
+pub mod codec;
 pub mod compile_cache;
 pub mod engine;
 pub mod guest_log;

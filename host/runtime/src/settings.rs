@@ -224,6 +224,77 @@ pub struct PluginSettings {
     pub versioning: Option<Versioning>,
 }
 
+/// A payload codec: the `[codec]` table of a worker manifest (top level,
+/// or a `[tenant.codec]` of its own, which replaces it for that tenant).
+///
+/// ```toml
+/// [codec]
+/// path = "codecs/aes-gcm-codec.wasm"
+/// secrets = ["CAISSON_CODEC_KEY"]
+/// env = { CODEC_KEY_ID = "test-key-id" }
+/// ```
+///
+/// A codec gets nothing else: no directories, no network, only these
+/// variables (see `caisson:codec`'s world).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CodecSettings {
+    /// The codec component (world `caisson:codec/codec`); relative to the manifest.
+    pub path: PathBuf,
+    /// Environment variables given to the codec.
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    /// Names of host environment variables copied in (its key). Each must
+    /// be set when the worker starts.
+    #[serde(default)]
+    pub secrets: Vec<String>,
+    /// Linear memory limit per call, in MiB (default 128).
+    pub memory_mb: Option<u64>,
+    /// Wall-clock limit per call (default 5s): a workflow task waits for it.
+    #[serde(default, with = "duration_str::option")]
+    pub timeout: Option<Duration>,
+}
+
+impl CodecSettings {
+    /// Checks the keys; `prefix` is `codec` or `tenant[i].codec`.
+    pub fn validate(&self, prefix: &str) -> Result<(), SettingError> {
+        check_not_empty(
+            &key(prefix, "path"),
+            &self.path.to_string_lossy(),
+            "the codec component's file, e.g. \"codecs/aes-gcm-codec.wasm\"",
+        )?;
+        if let Some(mb) = self.memory_mb {
+            check_range(&key(prefix, "memory_mb"), mb, limits::MEMORY_MB, "MiB")?;
+        }
+        if let Some(timeout) = self.timeout {
+            check_duration(&key(prefix, "timeout"), timeout, limits::TIMEOUT)?;
+        }
+        check_variable_names(prefix, &self.env, &self.secrets)
+    }
+
+    /// Makes the component path relative to `base`.
+    pub fn resolve_paths(&mut self, base: &Path) {
+        if self.path.is_relative() {
+            self.path = base.join(&self.path);
+        }
+    }
+}
+
+/// Environment variable names a host can set: non-empty, without `=` or NUL.
+fn check_variable_names(prefix: &str, env: &BTreeMap<String, String>, secrets: &[String]) -> Result<(), SettingError> {
+    for name in env.keys().chain(secrets) {
+        if name.is_empty() || name.contains('=') || name.contains('\0') {
+            let which = if env.contains_key(name) { "env" } else { "secrets" };
+            return Err(SettingError {
+                key: key(prefix, which),
+                value: format!("{name:?}"),
+                expected: "variable names must be non-empty, without `=` or NUL".into(),
+            });
+        }
+    }
+    Ok(())
+}
+
 /// How a workflow plugin's running workflows meet a new version.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -327,17 +398,7 @@ impl PluginSettings {
                 });
             }
         }
-        for name in self.env.keys().chain(&self.secrets) {
-            if name.is_empty() || name.contains('=') || name.contains('\0') {
-                let which = if self.env.contains_key(name) { "env" } else { "secrets" };
-                return Err(SettingError {
-                    key: key(prefix, which),
-                    value: format!("{name:?}"),
-                    expected: "variable names must be non-empty, without `=` or NUL".into(),
-                });
-            }
-        }
-        Ok(())
+        check_variable_names(prefix, &self.env, &self.secrets)
     }
 
     /// `NAME.toml` beside `NAME.wasm`.

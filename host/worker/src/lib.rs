@@ -8,6 +8,7 @@
 //!
 //! * [`manifest`]: the worker manifest (connection, tuning, tenants, plugins).
 //! * [`bridge`]: Temporal core's protos ↔ the runtimes (the only translation point).
+//! * [`codec`]: a tenant's payload codec applied to every payload of activations, tasks and completions.
 //! * [`worker`]: sdk-core lifecycle: connect, poll, complete, shut down.
 //! * [`activation_thread`]: where a workflow activation runs, so a runaway delays no other run.
 //! * [`registry`]: the plugins a worker serves, by type (and live, swapped as folders change).
@@ -20,6 +21,7 @@
 
 pub mod activation_thread;
 pub mod bridge;
+pub mod codec;
 mod history_json;
 pub mod manifest;
 pub mod metrics;

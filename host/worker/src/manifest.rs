@@ -19,7 +19,9 @@
 //! A plugin's own keys (grants and limits) are
 //! [`caisson_runtime::settings::PluginSettings`], re-exported here.
 
-pub use caisson_runtime::settings::{DirAccess, DirGrant, ManifestError, PluginSettings, SettingError, Versioning, limits, parse_duration};
+pub use caisson_runtime::settings::{
+    CodecSettings, DirAccess, DirGrant, ManifestError, PluginSettings, SettingError, Versioning, limits, parse_duration,
+};
 use caisson_runtime::settings::{check_duration, check_not_empty, check_range, duration_str, parse, read};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
@@ -148,6 +150,8 @@ pub struct WorkerManifest {
     /// the `[[plugin]]` entries form one tenant named `default`.
     #[serde(default)]
     pub tenant: Vec<TenantSettings>,
+    /// The payload codec of every tenant that names none of its own.
+    pub codec: Option<CodecSettings>,
 }
 
 /// One tenant: a namespace + task queue with its own plugins, the most
@@ -198,6 +202,9 @@ pub struct TenantSettings {
     /// Ceilings on what this tenant's plugins may be granted.
     #[serde(default)]
     pub limits: TenantLimits,
+    /// This tenant's payload codec, instead of the top-level `[codec]`
+    /// (its secrets must be in `limits.allow_secrets`).
+    pub codec: Option<CodecSettings>,
 }
 
 /// The most a tenant's plugins may be granted. A plugin asking for more is
@@ -333,6 +340,9 @@ impl TenantSettings {
         for (i, plugin) in self.plugin.iter().enumerate() {
             plugin.validate(&format!("{prefix}.plugin[{i}]"))?;
         }
+        if let Some(codec) = &self.codec {
+            codec.validate(&format!("{prefix}.codec"))?;
+        }
         self.limits.validate(&format!("{prefix}.limits"))
     }
 }
@@ -354,6 +364,13 @@ impl TenantLimits {
 }
 
 impl WorkerManifest {
+    /// The codec tenant `tenant` (a `[[tenant]]` entry, or `None` for the
+    /// default tenant) uses: its own `[tenant.codec]`, else the top-level
+    /// `[codec]`.
+    pub fn codec_for<'a>(&'a self, tenant: Option<&'a TenantSettings>) -> Option<&'a CodecSettings> {
+        tenant.and_then(|t| t.codec.as_ref()).or(self.codec.as_ref())
+    }
+
     /// Checks every key of the manifest; the error names the first bad
     /// one by its dotted path.
     pub fn validate(&self) -> Result<(), SettingError> {
@@ -364,6 +381,9 @@ impl WorkerManifest {
         }
         for (i, tenant) in self.tenant.iter().enumerate() {
             tenant.validate(&format!("tenant[{i}]"))?;
+        }
+        if let Some(codec) = &self.codec {
+            codec.validate("codec")?;
         }
         Ok(())
     }
@@ -381,6 +401,9 @@ impl WorkerManifest {
         let mut manifest: WorkerManifest = parse(path, text)?;
         manifest.validate().map_err(|source| ManifestError::Setting { path: path.to_owned(), source })?;
         let base = path.parent().unwrap_or(Path::new("."));
+        if let Some(codec) = &mut manifest.codec {
+            codec.resolve_paths(base);
+        }
         for (i, plugin) in manifest.plugin.iter_mut().enumerate() {
             if plugin.path.is_none() {
                 return Err(ManifestError::Parse {
@@ -402,6 +425,9 @@ impl WorkerManifest {
                 && dir.is_relative()
             {
                 tenant.plugin_dir = Some(base.join(dir));
+            }
+            if let Some(codec) = &mut tenant.codec {
+                codec.resolve_paths(base);
             }
             for (i, plugin) in tenant.plugin.iter_mut().enumerate() {
                 if plugin.path.is_none() {
@@ -498,7 +524,10 @@ mod tests {
                 "worker.max_cached_workflows = 18446744073709551615: must be between 0 and 100000",
             ),
             ("[worker]\nmetrics_address = \"localhost\"\n".into(), "worker.metrics_address: invalid socket address syntax"),
-            ("[worker]\notlp_protocol = \"http/json\"\n".into(), "worker.otlp_protocol: unknown variant `http/json`, expected `grpc` or `http/protobuf`"),
+            (
+                "[worker]\notlp_protocol = \"http/json\"\n".into(),
+                "worker.otlp_protocol: unknown variant `http/json`, expected `grpc` or `http/protobuf`",
+            ),
             ("[temporal]\ntask_queue = \"\"\n".into(), "temporal.task_queue = \"\": must be a task queue name"),
             (
                 "[[tenant]]\nname = \"a\"\n[[tenant]]\nname = \"b\"\n[tenant.limits]\nmemory_mb = 0\n".into(),

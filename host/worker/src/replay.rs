@@ -4,6 +4,7 @@
 
 use crate::registry::Registry;
 use crate::worker::{Endpoint, process_activation};
+use caisson_runtime::codec::Codec;
 use caisson_runtime::workflow::WorkflowRun;
 use prost::Message as _;
 use std::collections::HashMap;
@@ -205,9 +206,21 @@ fn core_message(text: &str) -> String {
 /// a replay is those hand-offs, not the guest. Several replay workers keep
 /// every CPU busy; with one CPU, one worker is as fast.
 pub async fn replay_on(registry: Arc<Registry>, histories: Vec<RecordedHistory>, workers: usize) -> anyhow::Result<Vec<ReplayOutcome>> {
+    replay_on_with_codec(registry, None, histories, workers).await
+}
+
+/// [`replay_on`] for histories whose payloads `codec` encoded (the
+/// worker's `[codec]`): each activation is decoded and each completion
+/// encoded as the live worker does.
+pub async fn replay_on_with_codec(
+    registry: Arc<Registry>,
+    codec: Option<Arc<Codec>>,
+    histories: Vec<RecordedHistory>,
+    workers: usize,
+) -> anyhow::Result<Vec<ReplayOutcome>> {
     let workers = workers.clamp(1, histories.len().max(1));
     if workers == 1 {
-        return replay(registry, histories).await;
+        return replay_with_codec(registry, codec, histories).await;
     }
     let count = histories.len();
     let mut shares: Vec<(Vec<usize>, Vec<RecordedHistory>)> = (0..workers).map(|_| (Vec::new(), Vec::new())).collect();
@@ -219,8 +232,8 @@ pub async fn replay_on(registry: Arc<Registry>, histories: Vec<RecordedHistory>,
     let tasks: Vec<_> = shares
         .into_iter()
         .map(|(indices, histories)| {
-            let registry = registry.clone();
-            tokio::spawn(async move { replay(registry, histories).await.map(|outcomes| (indices, outcomes)) })
+            let (registry, codec) = (registry.clone(), codec.clone());
+            tokio::spawn(async move { replay_with_codec(registry, codec, histories).await.map(|outcomes| (indices, outcomes)) })
         })
         .collect();
     let mut outcomes: Vec<Option<ReplayOutcome>> = vec![None; count];
@@ -235,6 +248,15 @@ pub async fn replay_on(registry: Arc<Registry>, histories: Vec<RecordedHistory>,
 
 /// Replays `histories` in order through one replay worker.
 pub async fn replay(registry: Arc<Registry>, histories: Vec<RecordedHistory>) -> anyhow::Result<Vec<ReplayOutcome>> {
+    replay_with_codec(registry, None, histories).await
+}
+
+/// [`replay`] through a payload codec.
+pub async fn replay_with_codec(
+    registry: Arc<Registry>,
+    codec: Option<Arc<Codec>>,
+    histories: Vec<RecordedHistory>,
+) -> anyhow::Result<Vec<ReplayOutcome>> {
     let endpoint = Endpoint {
         address: "replay".into(),
         namespace: "default".into(),
@@ -311,7 +333,7 @@ pub async fn replay(registry: Arc<Registry>, histories: Vec<RecordedHistory>) ->
                 _ => {}
             }
         }
-        let completion = process_activation(&registry, &mut runs, activation, &endpoint);
+        let completion = crate::codec::activation(codec.as_deref(), activation, |a| process_activation(&registry, &mut runs, a, &endpoint));
         if let Some(Status::Failed(f)) = &completion.status {
             failures.insert(run_id.clone(), f.failure.as_ref().map(|f| f.message.clone()).unwrap_or_default());
         }

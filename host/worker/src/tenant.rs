@@ -68,6 +68,24 @@ impl Admission {
         &self.tenant
     }
 
+    /// Whether the tenant may give its codec (`[tenant.codec]` or the
+    /// top-level `[codec]`) these secrets: each must be on its
+    /// `allow_secrets` list, as for plugins.
+    pub fn admit_codec(&self, codec: &crate::manifest::CodecSettings) -> Result<(), AdmissionError> {
+        let Some(ceiling) = &self.ceiling else { return Ok(()) };
+        match codec.secrets.iter().find(|s| !ceiling.limits.allow_secrets.contains(s)) {
+            None => Ok(()),
+            Some(secret) => Err(AdmissionError {
+                tenant: self.tenant.clone(),
+                plugin: format!("codec {}", codec.path.display()),
+                what: format!(
+                    "the secret `{secret}`: not in the tenant's allow_secrets ({})",
+                    list(ceiling.limits.allow_secrets.iter().cloned())
+                ),
+            }),
+        }
+    }
+
     /// The settings `plugin` runs with, or why it may not run.
     pub fn admit(&self, plugin: &str, mut settings: PluginSettings) -> Result<PluginSettings, AdmissionError> {
         let Some(ceiling) = &self.ceiling else {

@@ -11,6 +11,7 @@ use crate::versioning::{Deployment, DeploymentError, VersionedTenant, Versioning
 use crate::watch::PluginFolder;
 use anyhow::Context as _;
 use caisson_runtime::activity::{Attempt, AttemptOutcome, Cancellation};
+use caisson_runtime::codec::Codec;
 use caisson_runtime::workflow::WorkflowRun;
 use std::collections::HashMap;
 use std::future::Future;
@@ -232,6 +233,8 @@ pub struct Tenant {
     /// Serve plugin sets as worker deployment versions (when the server
     /// has worker versioning on); `None`: unversioned.
     pub versioning: Option<VersioningOptions>,
+    /// The payload codec applied to everything it sends and receives.
+    pub codec: Option<Arc<Codec>>,
 }
 
 impl Tenant {
@@ -340,6 +343,7 @@ struct WorkerTemplate {
     settings: WorkerSettings,
     task_types: WorkerTaskTypes,
     activities: Arc<LiveRegistry>,
+    codec: Option<Arc<Codec>>,
 }
 
 impl WorkerTemplate {
@@ -362,8 +366,9 @@ impl WorkerTemplate {
         let worker = Arc::new(init_worker(&self.runtime, config, self.connection.clone()).context("starting the sdk-core worker")?);
         worker.validate().await.with_context(|| format!("tenant `{}`: checking namespace `{}`", self.name, self.endpoint.namespace))?;
         let endpoint = Endpoint { versioned, ..self.endpoint.clone() };
-        let workflow_loop = tokio::spawn(workflow_loop(worker.clone(), workflows, endpoint));
-        let activity_loop = tokio::spawn(activity_loop(worker.clone(), self.activities.clone(), self.endpoint.task_queue.clone()));
+        let workflow_loop = tokio::spawn(workflow_loop(worker.clone(), workflows, endpoint, self.codec.clone()));
+        let activity_loop =
+            tokio::spawn(activity_loop(worker.clone(), self.activities.clone(), self.endpoint.task_queue.clone(), self.codec.clone()));
         Ok(PollingWorker { core: worker, workflows: workflow_loop, activities: activity_loop })
     }
 }
@@ -429,6 +434,7 @@ pub async fn run(tenants: Vec<Tenant>, telemetry: Telemetry, shutdown: impl Futu
             settings: tenant.settings.clone(),
             task_types,
             activities: tenant.registry.clone(),
+            codec: tenant.codec.clone(),
         };
         let deployment = match &tenant.versioning {
             Some(options) if task_types.enable_workflows => {
@@ -550,7 +556,7 @@ type Runs = Arc<Mutex<HashMap<String, WorkflowRun>>>;
 /// activated and put back before its completion is sent: the next
 /// activation for it, which core issues only after that completion, finds
 /// it there.
-async fn workflow_loop(worker: Arc<Worker>, registry: WorkflowSource, endpoint: Endpoint) -> anyhow::Result<()> {
+async fn workflow_loop(worker: Arc<Worker>, registry: WorkflowSource, endpoint: Endpoint, codec: Option<Arc<Codec>>) -> anyhow::Result<()> {
     let runs: Runs = Arc::default();
     let endpoint = Arc::new(endpoint);
     loop {
@@ -561,13 +567,16 @@ async fn workflow_loop(worker: Arc<Worker>, registry: WorkflowSource, endpoint: 
         };
         let run_id = activation.run_id.clone();
         let held = lock(&runs).remove(&run_id);
-        let (worker, registry, endpoint, runs) = (worker.clone(), registry.snapshot(), endpoint.clone(), runs.clone());
+        let (worker, registry, endpoint, runs, codec) =
+            (worker.clone(), registry.snapshot(), endpoint.clone(), runs.clone(), codec.clone());
         tokio::spawn(async move {
             let activated = {
                 let run_id = run_id.clone();
                 activation_thread::run(move || {
                     let mut one: HashMap<String, WorkflowRun> = held.map(|run| (run_id.clone(), run)).into_iter().collect();
-                    let completion = process_activation(&registry, &mut one, activation, &endpoint);
+                    let completion = crate::codec::activation(codec.as_deref(), activation, |activation| {
+                        process_activation(&registry, &mut one, activation, &endpoint)
+                    });
                     // An instance that trapped but still completed its
                     // activation (a failed update validator) cannot run on.
                     let dead = one.get(&run_id).is_some_and(WorkflowRun::is_dead);
@@ -728,7 +737,12 @@ fn report_dropped(registry: &Registry, plugin: &str, workflow_id: &str, run_id: 
 
 type Running = Arc<Mutex<HashMap<Vec<u8>, Arc<Cancellation>>>>;
 
-async fn activity_loop(worker: Arc<Worker>, registry: Arc<LiveRegistry>, task_queue: String) -> anyhow::Result<()> {
+async fn activity_loop(
+    worker: Arc<Worker>,
+    registry: Arc<LiveRegistry>,
+    task_queue: String,
+    codec: Option<Arc<Codec>>,
+) -> anyhow::Result<()> {
     let running: Running = Arc::default();
     loop {
         let task = match worker.poll_activity_task().await {
@@ -738,14 +752,20 @@ async fn activity_loop(worker: Arc<Worker>, registry: Arc<LiveRegistry>, task_qu
         };
         let ActivityTask { task_token, variant } = task;
         match variant {
-            Some(activity_task::Variant::Start(start)) => {
+            Some(activity_task::Variant::Start(mut start)) => {
                 let cancellation = Arc::new(Cancellation::default());
                 lock(&running).insert(task_token.clone(), cancellation.clone());
-                let (worker, registry, running, task_queue) = (worker.clone(), registry.snapshot(), running.clone(), task_queue.clone());
+                let (worker, registry, running, task_queue, codec) =
+                    (worker.clone(), registry.snapshot(), running.clone(), task_queue.clone(), codec.clone());
                 tokio::spawn(async move {
                     let plugin = registry.activity(&start.activity_type).map(|p| (&*p.name, p.sha256.as_str()));
                     let span = traces::ActivityAttempt::begin(&start, registry.tenant(), &task_queue, plugin);
-                    let attempt = run_attempt(&worker, &registry, &task_queue, &task_token, start, cancellation);
+                    let attempt = async {
+                        match codec.as_deref().map_or(Ok(()), |c| crate::codec::decode(c, &mut start)) {
+                            Ok(()) => run_attempt(&worker, &registry, &task_queue, &task_token, start, cancellation, codec.clone()).await,
+                            Err(e) => crate::codec::attempt_failed(e),
+                        }
+                    };
                     let outcome = match span {
                         Some(span) => {
                             let outcome = span.instrument(attempt).await;
@@ -755,7 +775,8 @@ async fn activity_loop(worker: Arc<Worker>, registry: Arc<LiveRegistry>, task_qu
                         None => attempt.await,
                     };
                     lock(&running).remove(&task_token);
-                    let completion = ActivityTaskCompletion { task_token, result: Some(bridge::activity_result(outcome)) };
+                    let mut completion = ActivityTaskCompletion { task_token, result: Some(bridge::activity_result(outcome)) };
+                    crate::codec::encode_completion(codec.as_deref(), &mut completion);
                     if let Err(e) = worker.complete_activity_task(completion).await {
                         tracing::error!("completing an activity task: {e}");
                     }
@@ -783,6 +804,7 @@ async fn run_attempt(
     task_token: &[u8],
     start: temporalio_common::protos::coresdk::activity_task::Start,
     cancellation: Arc<Cancellation>,
+    codec: Option<Arc<Codec>>,
 ) -> AttemptOutcome {
     let failed = |message: String, error_type: &str| AttemptOutcome::Failed {
         message,
@@ -822,10 +844,11 @@ async fn run_attempt(
             if local {
                 return;
             }
-            worker.record_activity_heartbeat(ActivityHeartbeat {
-                task_token: token.clone(),
-                details: details.iter().map(|d| bridge::json_payload(d)).collect(),
-            });
+            let heartbeat =
+                ActivityHeartbeat { task_token: token.clone(), details: details.iter().map(|d| bridge::json_payload(d)).collect() };
+            if let Some(heartbeat) = crate::codec::encode_heartbeat(codec.as_deref(), heartbeat) {
+                worker.record_activity_heartbeat(heartbeat);
+            }
         })
     };
     let attempt = Arc::new(Attempt {

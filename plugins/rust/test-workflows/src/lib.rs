@@ -112,6 +112,15 @@ impl Guest for TestWorkflows {
         if first == 1 { "fast".into() } else { "slow".into() }
     }
 
+    fn two_queues(value: String, other_queue: String) -> Result<String, ApplicationError> {
+        let text = |json: String| serde_json::from_str::<String>(&json).map_err(|e| wf::fatal("BadResult", e.to_string()));
+        let upper = text(wf::activity("upper").arg(&value).start().join_json()?)?;
+        let exclaimed = text(wf::activity("py-exclaim").arg(&upper).task_queue(&other_queue).start().join_json()?)?;
+        let id = wf::info().workflow_id;
+        let child = text(wf::child("child-upper").arg(&value).id(&format!("{id}-child")).start().join_json()?)?;
+        Ok(format!("{upper}|{exclaimed}|{child}"))
+    }
+
     fn parent(items: Vec<String>) -> Vec<String> {
         let id = wf::info().workflow_id;
         let children: Vec<_> =
