@@ -3,9 +3,9 @@
 //! the SDK's `TracingInterceptor`, and a collector that is down costs
 //! nothing but a warning.
 
-mod support;
 #[path = "support/otlp.rs"]
 mod otlp;
+mod support;
 
 use otlp::{Collector, Span, names};
 use std::path::Path;
@@ -142,8 +142,7 @@ fn a_run_without_trace_context_gets_one_root_and_its_replays_are_marked() {
     let queue = unique("traced-http");
     let env = [("OTEL_EXPORTER_OTLP_ENDPOINT", collector.endpoint.as_str()), ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf")];
     let plugins = [plugin("test-workflows"), plugin("test-activities")];
-    let args: Vec<&str> =
-        plugins.iter().map(|p| p.to_str().unwrap()).chain(["--no-versioning", "--max-cached-workflows", "0"]).collect();
+    let args: Vec<&str> = plugins.iter().map(|p| p.to_str().unwrap()).chain(["--no-versioning", "--max-cached-workflows", "0"]).collect();
     let mut env = env.to_vec();
     env.push(("OTEL_BSP_SCHEDULE_DELAY", "200"));
     let _worker = Worker::start_with_env(&server, &queue, &args, &env);

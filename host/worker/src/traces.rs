@@ -96,7 +96,11 @@ pub struct OtlpExport {
 impl OtlpExport {
     /// The export the manifest or the environment asks for; `None`: off.
     /// The manifest's `otlp_endpoint` wins over `OTEL_EXPORTER_OTLP_ENDPOINT`.
-    pub fn resolve(endpoint: Option<&str>, protocol: Option<OtlpProtocol>, env: impl Fn(&str) -> Option<String>) -> anyhow::Result<Option<Self>> {
+    pub fn resolve(
+        endpoint: Option<&str>,
+        protocol: Option<OtlpProtocol>,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> anyhow::Result<Option<Self>> {
         let (setting, endpoint) = match endpoint {
             Some(e) => ("worker.otlp_endpoint", e.to_owned()),
             None => match env("OTEL_EXPORTER_OTLP_ENDPOINT").filter(|e| !e.is_empty()) {
@@ -368,7 +372,13 @@ impl WorkflowTask {
                         let root = run_root(&run_id);
                         if !replaying {
                             NEXT_IDS.with(|n| n.set(Some((root.trace_id(), root.span_id()))));
-                            traces.tracer.span_builder(name).with_kind(SpanKind::Server).with_attributes(attributes).start(&traces.tracer).end();
+                            traces
+                                .tracer
+                                .span_builder(name)
+                                .with_kind(SpanKind::Server)
+                                .with_attributes(attributes)
+                                .start(&traces.tracer)
+                                .end();
                             NEXT_IDS.with(|n| n.set(None));
                         }
                         run.context = Context::new().with_remote_span_context(root);
@@ -394,9 +404,13 @@ impl WorkflowTask {
         let mut handlers = Vec::new();
         for job in jobs() {
             let (name, header, is_query) = match job {
-                workflow_activation_job::Variant::SignalWorkflow(s) => (format!("HandleSignal:{}", s.signal_name), s.headers.get(HEADER), false),
+                workflow_activation_job::Variant::SignalWorkflow(s) => {
+                    (format!("HandleSignal:{}", s.signal_name), s.headers.get(HEADER), false)
+                }
                 workflow_activation_job::Variant::DoUpdate(u) => (format!("HandleUpdate:{}", u.name), u.headers.get(HEADER), false),
-                workflow_activation_job::Variant::QueryWorkflow(q) => (format!("HandleQuery:{}", q.query_type), q.headers.get(HEADER), true),
+                workflow_activation_job::Variant::QueryWorkflow(q) => {
+                    (format!("HandleQuery:{}", q.query_type), q.headers.get(HEADER), true)
+                }
                 _ => continue,
             };
             let sender = context_from(header);
@@ -428,7 +442,10 @@ impl WorkflowTask {
         let Some(traces) = TRACES.get() else { return };
         let task = self.task.span();
         if let Some((name, sha256)) = plugin {
-            task.set_attributes([KeyValue::new("caisson.plugin", name.to_owned()), KeyValue::new("caisson.plugin.sha256", sha256.to_owned())]);
+            task.set_attributes([
+                KeyValue::new("caisson.plugin", name.to_owned()),
+                KeyValue::new("caisson.plugin.sha256", sha256.to_owned()),
+            ]);
         }
         match &mut completion.status {
             Some(workflow_activation_completion::Status::Failed(failed)) => {
@@ -467,8 +484,12 @@ impl WorkflowTask {
         let (name, kind, headers) = match command {
             C::ScheduleActivity(a) => (format!("StartActivity:{}", a.activity_type), SpanKind::Client, Some(&mut a.headers)),
             C::ScheduleLocalActivity(a) => (format!("StartActivity:{}", a.activity_type), SpanKind::Client, Some(&mut a.headers)),
-            C::StartChildWorkflowExecution(c) => (format!("StartChildWorkflow:{}", c.workflow_type), SpanKind::Client, Some(&mut c.headers)),
-            C::SignalExternalWorkflowExecution(s) => (format!("SignalExternalWorkflow:{}", s.signal_name), SpanKind::Client, Some(&mut s.headers)),
+            C::StartChildWorkflowExecution(c) => {
+                (format!("StartChildWorkflow:{}", c.workflow_type), SpanKind::Client, Some(&mut c.headers))
+            }
+            C::SignalExternalWorkflowExecution(s) => {
+                (format!("SignalExternalWorkflow:{}", s.signal_name), SpanKind::Client, Some(&mut s.headers))
+            }
             C::ContinueAsNewWorkflowExecution(c) => {
                 // The next run carries on the trace that started this one.
                 if let Some(header) = &self.run.header {
@@ -557,8 +578,11 @@ impl ActivityAttempt {
             attributes.push(KeyValue::new("caisson.plugin", name.to_owned()));
             attributes.push(KeyValue::new("caisson.plugin.sha256", sha256.to_owned()));
         }
-        let builder =
-            traces.tracer.span_builder(format!("RunActivity:{}", start.activity_type)).with_kind(SpanKind::Server).with_attributes(attributes);
+        let builder = traces
+            .tracer
+            .span_builder(format!("RunActivity:{}", start.activity_type))
+            .with_kind(SpanKind::Server)
+            .with_attributes(attributes);
         let span = match context_from(start.header_fields.get(HEADER)) {
             Some(parent) => builder.start_with_context(&traces.tracer, &parent),
             None => builder.start(&traces.tracer),
@@ -645,16 +669,19 @@ mod tests {
 
     #[test]
     fn the_export_is_resolved_from_the_manifest_then_the_environment() {
-        let env = |vars: &'static [(&'static str, &'static str)]| {
-            move |k: &str| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string())
-        };
+        let env =
+            |vars: &'static [(&'static str, &'static str)]| move |k: &str| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string());
         assert_eq!(OtlpExport::resolve(None, None, env(&[])).unwrap(), None);
         let e = OtlpExport::resolve(None, None, env(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4317")])).unwrap().unwrap();
         assert_eq!((e.protocol, e.signal_url("traces")), (OtlpProtocol::Grpc, "http://127.0.0.1:4317/".to_owned()));
         let e = OtlpExport::resolve(
             Some("http://collector:4318/"),
             None,
-            env(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://ignored:1"), ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"), ("OTEL_EXPORTER_OTLP_HEADERS", "a=1, b = 2")]),
+            env(&[
+                ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://ignored:1"),
+                ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"),
+                ("OTEL_EXPORTER_OTLP_HEADERS", "a=1, b = 2"),
+            ]),
         )
         .unwrap()
         .unwrap();
