@@ -14,8 +14,9 @@
 //! through the codec like any payload (Caisson writes none; decoding one a
 //! client encoded restores it).
 //!
-//! One codec call per field (the payloads of one argument list go
-//! together). Without a codec nothing is walked: the hooks return at once.
+//! One codec call per message (an activation, a completion, a task): all
+//! its payloads go together. Without a codec nothing is walked: the hooks
+//! return at once.
 
 use crate::bridge;
 use caisson_runtime::activity::AttemptOutcome;
@@ -98,21 +99,31 @@ pub fn encode_heartbeat(codec: Option<&Codec>, mut heartbeat: ActivityHeartbeat)
     }
 }
 
+/// Every payload of `message` through one codec call: a walk takes them
+/// out (in the visitor's order), the codec codes them all at once (one
+/// instance per message, not one per field), a second walk puts them back
+/// in the same order.
 fn apply<M: PayloadVisitable>(codec: &Codec, operation: Operation, message: &mut M) -> Result<(), CodecError> {
-    let mut visitor = Visitor { codec, operation, error: None };
+    let fail = |message: String| CodecError::Call { codec: codec.name().to_owned(), operation, message };
+    let mut take = Visitor::Take(Vec::new());
+    walk(message, &mut take).map_err(fail)?;
+    let Visitor::Take(taken) = take else { unreachable!("the take walk only takes") };
+    if taken.is_empty() {
+        return Ok(());
+    }
+    let coded = match operation {
+        Operation::Encode => codec.encode(taken)?,
+        Operation::Decode => codec.decode(taken)?,
+    };
+    walk(message, &mut Visitor::Put(coded.into_iter())).map_err(fail)
+}
+
+fn walk<M: PayloadVisitable>(message: &mut M, visitor: &mut Visitor) -> Result<(), String> {
     // The visitor never waits, so the walk completes in one poll.
-    let walked = message.visit_payloads_mut(&mut visitor).now_or_never();
-    match (visitor.error, walked) {
-        (Some(e), _) => Err(e),
-        (None, Some(Ok(()))) => Ok(()),
-        (None, other) => Err(CodecError::Call {
-            codec: codec.name().to_owned(),
-            operation,
-            message: match other {
-                Some(Err(e)) => e.to_string(),
-                _ => "the payload walk did not complete".into(),
-            },
-        }),
+    match message.visit_payloads_mut(visitor).now_or_never() {
+        Some(Ok(())) => Ok(()),
+        Some(Err(e)) => Err(e.to_string()),
+        None => Err("the payload walk did not complete".into()),
     }
 }
 
@@ -122,50 +133,42 @@ fn passed_over(path: &str) -> bool {
     path.contains("header") || path.contains("searchattributes") || path.contains("search_attributes")
 }
 
-struct Visitor<'c> {
-    codec: &'c Codec,
-    operation: Operation,
-    /// The first failure, which stops the walk.
-    error: Option<CodecError>,
+/// One of the two walks of [`apply`].
+enum Visitor {
+    /// Takes each payload out, leaving it empty.
+    Take(Vec<CodecPayload>),
+    /// Puts the coded payloads back (the codec returned one for each).
+    Put(std::vec::IntoIter<CodecPayload>),
 }
 
-impl Visitor<'_> {
+impl Visitor {
     fn field(&mut self, field: PayloadField<'_>) -> Result<(), PayloadConversionError> {
         if passed_over(field.path) {
             return Ok(());
         }
-        let done = match field.data {
-            PayloadFieldData::Single(p) => self.payloads(std::slice::from_mut(p)),
-            PayloadFieldData::Repeated(ps) => self.payloads(ps),
-            PayloadFieldData::Payloads(ps) => self.payloads(&mut ps.payloads),
+        let payloads: &mut [Payload] = match field.data {
+            PayloadFieldData::Single(p) => std::slice::from_mut(p),
+            PayloadFieldData::Repeated(ps) => ps,
+            PayloadFieldData::Payloads(ps) => &mut ps.payloads,
         };
-        done.map_err(|e| {
-            self.error = Some(e);
-            PayloadConversionError::WrongEncoding
-        })
-    }
-
-    fn payloads(&self, payloads: &mut [Payload]) -> Result<(), CodecError> {
-        if payloads.is_empty() {
-            return Ok(());
-        }
-        let given = payloads
-            .iter_mut()
-            .map(|p| CodecPayload { metadata: std::mem::take(&mut p.metadata).into_iter().collect(), data: std::mem::take(&mut p.data) })
-            .collect();
-        let coded = match self.operation {
-            Operation::Encode => self.codec.encode(given)?,
-            Operation::Decode => self.codec.decode(given)?,
-        };
-        for (p, c) in payloads.iter_mut().zip(coded) {
-            p.metadata = c.metadata.into_iter().collect();
-            p.data = c.data;
+        for p in payloads {
+            match self {
+                Visitor::Take(taken) => taken.push(CodecPayload {
+                    metadata: std::mem::take(&mut p.metadata).into_iter().collect(),
+                    data: std::mem::take(&mut p.data),
+                }),
+                Visitor::Put(coded) => {
+                    let c = coded.next().ok_or(PayloadConversionError::WrongEncoding)?;
+                    p.metadata = c.metadata.into_iter().collect();
+                    p.data = c.data;
+                }
+            }
         }
         Ok(())
     }
 }
 
-impl AsyncPayloadVisitor for Visitor<'_> {
+impl AsyncPayloadVisitor for Visitor {
     fn visit<'a>(&'a mut self, field: PayloadField<'a>) -> BoxFuture<'a, Result<(), PayloadConversionError>> {
         Box::pin(std::future::ready(self.field(field)))
     }
