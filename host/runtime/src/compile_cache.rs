@@ -17,6 +17,12 @@
 //! The cache is an optimisation, never a reason to stop: a folder others
 //! can write, a key that is not private, an unwritable folder or a corrupt
 //! entry each produce one warning and the component is compiled in memory.
+//!
+//! Every rebuilt plugin is a new entry (tens of MB for a Python or
+//! JavaScript one), so the folder is kept under [`DEFAULT_MAX_BYTES`]: each
+//! time an entry is written, the least recently used entries beyond the
+//! limit are deleted (a hit marks its entry used), as are artifacts of
+//! earlier versions and temporary files that a killed worker left.
 
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
@@ -83,6 +89,11 @@ const ENTRY_MAGIC: &[u8; 16] = b"caisson-cwasm-1\n";
 const TAG_LEN: usize = 32;
 /// The key file, in the cache folder.
 const KEY_FILE: &str = "mac.key";
+/// How much the entries of a cache folder may hold together: 2 GiB, some
+/// fifty Python plugins or hundreds of Rust ones.
+pub const DEFAULT_MAX_BYTES: u64 = 2 << 30;
+/// A temporary file older than this is a killed writer's, not a live one's.
+const STALE_TMP: Duration = Duration::from_secs(3600);
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -103,6 +114,8 @@ struct CacheInner {
     warned_unwritable: AtomicBool,
     /// Distinguishes temporary files of concurrent writers in this process.
     next_tmp: AtomicU64,
+    /// The entries' total size beyond which the least recently used go.
+    max_bytes: u64,
 }
 
 struct Store {
@@ -122,6 +135,11 @@ impl ComponentCache {
     /// or is owned by someone else, or its key cannot be made or is not
     /// private, this warns once and compiles in memory.
     pub fn new(dir: PathBuf) -> Self {
+        ComponentCache::with_limit(dir, DEFAULT_MAX_BYTES)
+    }
+
+    /// A cache in `dir` whose entries together stay under `max_bytes`.
+    pub fn with_limit(dir: PathBuf, max_bytes: u64) -> Self {
         let (store, disabled_because) = match open_store(&dir) {
             Ok(store) => (Some(store), None),
             Err(why) => {
@@ -129,16 +147,17 @@ impl ComponentCache {
                 (None, Some(why))
             }
         };
-        ComponentCache::with(store, disabled_because)
+        ComponentCache::with(store, disabled_because, max_bytes)
     }
 
     /// No caching: always compile.
     pub fn disabled() -> Self {
-        ComponentCache::with(None, None)
+        ComponentCache::with(None, None, DEFAULT_MAX_BYTES)
     }
 
-    fn with(store: Option<Store>, disabled_because: Option<String>) -> Self {
-        let inner = CacheInner { store, disabled_because, warned_unwritable: AtomicBool::new(false), next_tmp: AtomicU64::new(0) };
+    fn with(store: Option<Store>, disabled_because: Option<String>, max_bytes: u64) -> Self {
+        let inner =
+            CacheInner { store, disabled_because, warned_unwritable: AtomicBool::new(false), next_tmp: AtomicU64::new(0), max_bytes };
         ComponentCache { inner: Arc::new(inner) }
     }
 
@@ -167,6 +186,7 @@ impl ComponentCache {
         match std::fs::read(&path) {
             Ok(entry) => match store.verified_artifact(&name, &entry).and_then(|artifact| deserialize_verified(engine, artifact)) {
                 Ok(component) => {
+                    mark_used(&path);
                     return Ok(LoadedComponent { component, sha256, outcome: CacheOutcome::Hit, elapsed: started.elapsed() });
                 }
                 Err(why) => {
@@ -205,8 +225,52 @@ impl ComponentCache {
         let result = write();
         if result.is_err() {
             let _ = std::fs::remove_file(&tmp);
+        } else {
+            trim(&store.dir, name, self.inner.max_bytes);
         }
         result
+    }
+}
+
+/// Marks an entry used now, for [`trim`]'s least-recently-used order. (A
+/// read-only folder keeps its old times: nothing is trimmed there either.)
+fn mark_used(path: &Path) {
+    if let Ok(file) = std::fs::File::open(path) {
+        let _ = file.set_modified(std::time::SystemTime::now());
+    }
+}
+
+/// Deletes what `dir` need not keep: raw artifacts of earlier versions,
+/// temporary files of killed writers, and the least recently used entries
+/// while all of them hold more than `max_bytes`. `just_written` stays.
+fn trim(dir: &Path, just_written: &str, max_bytes: u64) {
+    let Ok(listing) = std::fs::read_dir(dir) else { return };
+    let now = std::time::SystemTime::now();
+    let mut entries = Vec::new();
+    for entry in listing.filter_map(Result::ok) {
+        let (path, name) = (entry.path(), entry.file_name().to_string_lossy().into_owned());
+        let Ok(meta) = entry.metadata() else { continue };
+        let modified = meta.modified().unwrap_or(now);
+        if name.ends_with(".tmp") {
+            if now.duration_since(modified).is_ok_and(|age| age > STALE_TMP) {
+                let _ = std::fs::remove_file(&path);
+            }
+        } else if name.ends_with(".signed.cwasm") {
+            entries.push((modified, meta.len(), path, name));
+        } else if name.ends_with(".cwasm") {
+            let _ = std::fs::remove_file(&path);
+        }
+    }
+    let mut total: u64 = entries.iter().map(|e| e.1).sum();
+    entries.sort();
+    for (_, len, path, name) in entries {
+        if total <= max_bytes {
+            break;
+        }
+        if name != just_written && std::fs::remove_file(&path).is_ok() {
+            tracing::info!("compile cache: deleted {name}, the least recently used entry, to stay under {} MiB", max_bytes >> 20);
+            total -= len;
+        }
     }
 }
 
@@ -442,6 +506,34 @@ mod tests {
         let store = cache.inner.store.as_ref().unwrap();
         let name = other.file_name().unwrap().to_str().unwrap();
         assert!(store.verified_artifact(name, &good).is_err(), "a tag binds the entry to its name");
+    }
+
+    #[test]
+    fn the_least_recently_used_entries_go_when_the_folder_is_full() {
+        let tmp = tempfile::tempdir().unwrap();
+        let engine = engine();
+        let variant = |n: u32| COMPONENT.replace("i32.const 42", &format!("i32.const {n}")).into_bytes();
+        let one = ComponentCache::new(tmp.path().to_owned());
+        one.load(&engine, &variant(1), "t").unwrap();
+        let size = entries(tmp.path())[0].metadata().unwrap().len();
+        // Room for two entries: writing a third evicts the one used least
+        // recently (2, since 1 was used after it), not the oldest written.
+        let cache = ComponentCache::with_limit(tmp.path().to_owned(), 2 * size + size / 2);
+        cache.load(&engine, &variant(2), "t").unwrap();
+        std::thread::sleep(Duration::from_millis(20));
+        assert_eq!(cache.load(&engine, &variant(1), "t").unwrap().outcome, CacheOutcome::Hit, "marks 1 used");
+        let legacy = tmp.path().join(format!("{}-0000000000000000.cwasm", "0".repeat(64)));
+        let stale = tmp.path().join(".x.signed.cwasm.1.0.tmp");
+        std::fs::write(&legacy, b"old").unwrap();
+        std::fs::write(&stale, b"half").unwrap();
+        std::fs::File::open(&stale).unwrap().set_modified(std::time::SystemTime::now() - 2 * STALE_TMP).unwrap();
+        std::thread::sleep(Duration::from_millis(20));
+        cache.load(&engine, &variant(3), "t").unwrap();
+        assert_eq!(entries(tmp.path()).len(), 2, "{:?}", entries(tmp.path()));
+        assert!(!legacy.exists() && !stale.exists(), "old artifacts and a killed writer's file are deleted");
+        assert_eq!(cache.load(&engine, &variant(1), "t").unwrap().outcome, CacheOutcome::Hit);
+        assert_eq!(cache.load(&engine, &variant(3), "t").unwrap().outcome, CacheOutcome::Hit);
+        assert_eq!(cache.load(&engine, &variant(2), "t").unwrap().outcome, CacheOutcome::Compiled, "2 was evicted");
     }
 
     #[test]

@@ -144,8 +144,26 @@ fn wait_for_port(port: u16, child: &mut Child, what: &str) {
 
 /// Where this test binary's workers keep plugin versions (not the
 /// user's `~/.local/state/caisson`).
+///
+/// nextest runs each test in a process of its own, and a process's statics
+/// are never dropped, so a folder cannot delete itself when its test ends.
+/// Instead the first call in each process deletes the folders of test
+/// processes that are gone: whatever a run leaves behind (tens of MB of
+/// plugin copies per test) is collected by the next run.
 pub fn test_state_dir() -> PathBuf {
-    std::env::temp_dir().join(format!("caisson-test-state-{}", std::process::id()))
+    static COLLECTED: std::sync::Once = std::sync::Once::new();
+    const PREFIX: &str = "caisson-test-state-";
+    COLLECTED.call_once(|| {
+        let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else { return };
+        for entry in entries.filter_map(Result::ok) {
+            let name = entry.file_name();
+            let Some(pid) = name.to_str().and_then(|n| n.strip_prefix(PREFIX)).and_then(|p| p.parse::<u32>().ok()) else { continue };
+            if pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists() {
+                let _ = std::fs::remove_dir_all(entry.path());
+            }
+        }
+    });
+    std::env::temp_dir().join(format!("{PREFIX}{}", std::process::id()))
 }
 
 /// True when `temporal operator cluster health` reports the server at
