@@ -2,6 +2,7 @@
 //! they share: the native Temporal Rust SDK reference workflow, and the
 //! setup of a registry over a built plugin.
 
+pub mod long_history;
 pub mod native;
 
 use caisson::engine::{ComponentCache, EngineOptions, PoolingLimits, default_cache_dir, start_epoch_ticker};

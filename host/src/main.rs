@@ -108,9 +108,9 @@ enum Command {
         /// History files or folders.
         #[arg(required = true, value_name = "HISTORY")]
         histories: Vec<PathBuf>,
-        /// Replay workers run at once [default: one per CPU].
-        #[arg(long, short = 'j', value_name = "N")]
-        jobs: Option<usize>,
+        /// Replay workers run at once, on N CPUs [default: one per CPU].
+        #[arg(long, short = 'j', value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+        jobs: Option<u16>,
         /// A worker manifest whose [codec] encoded the histories'
         /// payloads: replay decodes and encodes through it, as the worker
         /// did (its secrets are read from this environment).
@@ -348,7 +348,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Deployment { action } => tokio_runtime()?.block_on(route(action)),
         Command::Replay { plugins, plugin_dir, histories, jobs, manifest, tenant } => {
             let runtime = tokio_runtime()?;
-            let jobs = jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from));
+            let jobs = jobs.map_or_else(|| std::thread::available_parallelism().map_or(1, usize::from), usize::from);
             let source = match plugin_dir {
                 Some(dir) => ReplayPlugins::Versions(dir),
                 None => ReplayPlugins::Files(plugins),

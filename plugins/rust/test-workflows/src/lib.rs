@@ -218,6 +218,18 @@ impl Guest for TestWorkflows {
         signals
     }
 
+    fn long_history(rounds: u32) -> u32 {
+        let mut ticks = 0u32;
+        for _ in 0..rounds {
+            let _ = echo("x");
+            while wf::take_signal("tick").is_some() {
+                ticks += 1;
+            }
+        }
+        wf::log(&format!("{rounds} rounds, {ticks} tick signals"));
+        rounds
+    }
+
     fn update_approval(amount: f64) -> String {
         let state = Rc::new(RefCell::new((amount, None::<String>)));
         let s = state.clone();
