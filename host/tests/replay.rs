@@ -25,10 +25,11 @@ fn replay(args: &[&str]) -> (i32, String) {
 fn recorded_histories_replay_cleanly() {
     let (code, out) = replay(&["--plugin", &plugin("test-workflows"), fixtures().to_str().unwrap()]);
     assert_eq!(code, 0, "{out}");
-    for (name, events) in [("small", 34), ("medium", 138), ("large", 1543), ("versioned-v1", 16), ("changed-v1", 16)] {
+    for (name, events) in [("small", 34), ("medium", 138), ("large", 1543), ("versioned-v1", 16), ("changed-v1", 16), ("long-history", 126)]
+    {
         assert!(out.contains(&format!("ok    {}/{name}.json ({events} events)", fixtures().display())), "{name}: {out}");
     }
-    assert!(out.contains("5 histories: 5 ok, 0 failed"), "{out}");
+    assert!(out.contains("6 histories: 6 ok, 0 failed"), "{out}");
 }
 
 #[test]

@@ -48,7 +48,14 @@ fn a_python_client_trace_runs_through_a_caisson_workflow_its_activities_and_its_
     let id = unique("traced-run");
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/py_traced.py");
     let out = std::process::Command::new(python_bin()).arg(script).args([&server.address, &queue, &python_queue, &id]).output().unwrap();
-    assert!(out.status.success(), "python client failed:\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "python client failed ({}):\n{}{}\n--- worker ---\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+        worker.log()
+    );
     let printed: serde_json::Value = serde_json::from_slice(&out.stdout).expect("the client prints JSON");
     assert_eq!(printed["result"], "here REMOTE! local CHILD", "{printed}");
     let python: Vec<Span> = printed["spans"]
