@@ -16,6 +16,7 @@
 //! caisson`); pin with `taskset` to count CPUs.
 
 use caisson::replay::{ReplayOutcome, read_history, replay};
+use caisson_benches::caisson_binary;
 use caisson_benches::long_history::{lengthen, rounds_for};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -127,14 +128,3 @@ fn main() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// The `caisson` binary of this build (`CAISSON_BIN` overrides): the
-/// bench runs from `TARGET/PROFILE/deps`, the binary is in `TARGET/PROFILE`.
-fn caisson_binary() -> PathBuf {
-    if let Some(bin) = std::env::var_os("CAISSON_BIN") {
-        return bin.into();
-    }
-    let exe = std::env::current_exe().unwrap();
-    let bin = exe.parent().and_then(Path::parent).unwrap().join("caisson");
-    assert!(bin.exists(), "{} is missing: `cargo build -p caisson` first (or set CAISSON_BIN)", bin.display());
-    bin
-}

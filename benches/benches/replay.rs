@@ -13,6 +13,7 @@ use caisson::registry::Registry;
 use caisson::replay::{RecordedHistory, ReplayOutcome, read_history, replay, replay_on};
 use caisson::workflow::bindings::WorkflowInfo;
 use caisson::workflow::{Activation, StartRequest, WorkflowRun};
+use caisson_benches::caisson_binary;
 use caisson_benches::native::{NativeReplayer, TimerIds};
 use criterion::{BatchSize, Criterion, Throughput, criterion_group};
 use std::path::Path;
@@ -232,18 +233,6 @@ fn cli_end_to_end(n: usize) {
         assert!(out.status.success(), "python_replay.py --files: {}", String::from_utf8_lossy(&out.stderr));
     }
     let _ = std::fs::remove_dir_all(&dir);
-}
-
-/// The `caisson` binary of this build (`CAISSON_BIN` overrides): the
-/// bench runs from `TARGET/PROFILE/deps`, the binary is in `TARGET/PROFILE`.
-fn caisson_binary() -> std::path::PathBuf {
-    if let Some(bin) = std::env::var_os("CAISSON_BIN") {
-        return bin.into();
-    }
-    let exe = std::env::current_exe().unwrap();
-    let bin = exe.parent().and_then(Path::parent).unwrap().join("caisson");
-    assert!(bin.exists(), "{} is missing: `cargo build -p caisson` first (or set CAISSON_BIN)", bin.display());
-    bin
 }
 
 /// Where `scripts/setup` installs tools: `$CAISSON_HOME` or `~/.cache/caisson`.

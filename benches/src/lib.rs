@@ -23,3 +23,15 @@ pub fn registry_of(plugin: &str, instances: u32) -> Registry {
     registry.load(&wasm, PluginSettings::default()).unwrap();
     registry
 }
+
+/// The `caisson` binary of this build (`CAISSON_BIN` overrides): the
+/// bench runs from `TARGET/PROFILE/deps`, the binary is in `TARGET/PROFILE`.
+pub fn caisson_binary() -> std::path::PathBuf {
+    if let Some(bin) = std::env::var_os("CAISSON_BIN") {
+        return bin.into();
+    }
+    let exe = std::env::current_exe().unwrap();
+    let bin = exe.parent().and_then(Path::parent).unwrap().join("caisson");
+    assert!(bin.exists(), "{} is missing: `cargo build -p caisson` first (or set CAISSON_BIN)", bin.display());
+    bin
+}
