@@ -3,19 +3,17 @@
 //! through core's replay worker and the live activation code path; the
 //! same histories through the native Temporal Rust SDK's replayer and the
 //! same workflow written natively (`caisson_benches::native`), in the same
-//! run, with the ratio; 1,000 histories in one batch; and the cost of
-//! starting a workflow instance.
+//! run, with the ratio; 1,000 histories in one batch. (The cost of
+//! starting a workflow instance: `--bench instance_start`.)
 //!
 //! Run: `cargo bench -p caisson-benches --bench replay --profile dev`
 //! (build the plugins first: `cargo xtask plugins`).
 
 use caisson::registry::Registry;
 use caisson::replay::{RecordedHistory, ReplayOutcome, read_history, replay, replay_on};
-use caisson::workflow::bindings::WorkflowInfo;
-use caisson::workflow::{Activation, StartRequest, WorkflowRun};
 use caisson_benches::caisson_binary;
 use caisson_benches::native::{NativeReplayer, TimerIds};
-use criterion::{BatchSize, Criterion, Throughput, criterion_group};
+use criterion::{Criterion, Throughput, criterion_group};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -242,31 +240,7 @@ fn caisson_home() -> std::path::PathBuf {
         .unwrap_or_else(|| Path::new(&std::env::var_os("HOME").unwrap_or_default()).join(".cache/caisson"))
 }
 
-fn instantiation(c: &mut Criterion) {
-    let registry = registry();
-    let plugin = registry.workflow("sleep").unwrap().clone();
-    let request = StartRequest {
-        workflow_type: "sleep".into(),
-        args: vec![serde_json::json!(1000)],
-        info: WorkflowInfo { task_queue: "bench".into(), run_id: "run".into(), ..WorkflowInfo::first_attempt("sleep", "bench") },
-        randomness_seed: 7,
-    };
-    let start = || {
-        let mut run = WorkflowRun::start(plugin.clone(), request.clone()).unwrap();
-        let commands = run.activate(Activation::default()).unwrap();
-        assert_eq!(commands.len(), 1);
-        run
-    };
-    // Instantiation proper: runs are dropped outside the timed region, in
-    // batches that fit the pool of instances.
-    c.bench_function("workflow instance: instantiate and run to the first wait", |b| {
-        b.iter_batched(|| (), |()| start(), BatchSize::NumIterations(256))
-    });
-    // Eviction of a suspended run (its fiber unwound, its slot returned).
-    c.bench_function("workflow instance: start, then evict while it waits", |b| b.iter(|| drop(start())));
-}
-
-criterion_group!(benches, replay_throughput, instantiation);
+criterion_group!(benches, replay_throughput);
 
 fn main() {
     benches();
