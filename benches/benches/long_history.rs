@@ -127,4 +127,3 @@ fn main() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
-

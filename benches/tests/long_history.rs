@@ -22,13 +22,8 @@ async fn a_history_of_50_000_events_replays_cleanly_and_a_changed_one_does_not()
     let good = lengthened(50_000, |_| {});
     assert!(good.history.events.len() >= 49_990, "{}", good.history.events.len());
     let changed = lengthened(50_000, |h| {
-        let last_scheduled = h["events"]
-            .as_array_mut()
-            .unwrap()
-            .iter_mut()
-            .rev()
-            .find(|e| e["eventType"] == "EVENT_TYPE_ACTIVITY_TASK_SCHEDULED")
-            .unwrap();
+        let last_scheduled =
+            h["events"].as_array_mut().unwrap().iter_mut().rev().find(|e| e["eventType"] == "EVENT_TYPE_ACTIVITY_TASK_SCHEDULED").unwrap();
         last_scheduled["activityTaskScheduledEventAttributes"]["activityType"]["name"] = "upper".into();
     });
     let outcomes = replay_on(registry, vec![good, changed], 2).await.unwrap();
