@@ -263,11 +263,21 @@ pub async fn replay_on_with_codec(
 
 /// A CPU for each of `workers` replay workers, from those this process
 /// may use; none (the scheduler's choice) when there are fewer CPUs.
+///
+/// The list starts at the CPU this thread runs on, where the scheduler put
+/// the process (it prefers idle CPUs), and goes on from there: two replays
+/// started together on a large machine do not both take CPUs 0, 1, ...
 fn cpus_for(workers: usize) -> Vec<usize> {
-    use rustix::thread::{CpuSet, sched_getaffinity};
+    use rustix::thread::{CpuSet, sched_getaffinity, sched_getcpu};
     let Ok(allowed) = sched_getaffinity(None) else { return Vec::new() };
-    let cpus: Vec<usize> = (0..CpuSet::MAX_CPU).filter(|&cpu| allowed.is_set(cpu)).collect();
-    if cpus.len() < workers { Vec::new() } else { cpus.into_iter().take(workers).collect() }
+    let mut cpus: Vec<usize> = (0..CpuSet::MAX_CPU).filter(|&cpu| allowed.is_set(cpu)).collect();
+    if cpus.len() < workers {
+        return Vec::new();
+    }
+    let here = cpus.iter().position(|&cpu| cpu == sched_getcpu()).unwrap_or(0);
+    cpus.rotate_left(here);
+    cpus.truncate(workers);
+    cpus
 }
 
 /// Keeps the calling thread, and the threads it starts, to `cpu`.
