@@ -32,6 +32,7 @@
 //! configured nothing here runs: [`enabled`] is one atomic load.
 
 use crate::bridge;
+use crate::registry::Registry;
 use caisson_runtime::activity::AttemptOutcome;
 use opentelemetry::trace::{
     Link, Span as _, SpanContext, SpanId, SpanKind, Status, TraceContextExt as _, TraceFlags, TraceId, TraceState, Tracer as _,
@@ -377,7 +378,9 @@ impl WorkflowTask {
                                 .span_builder(name)
                                 .with_kind(SpanKind::Server)
                                 .with_attributes(attributes)
-                                .start(&traces.tracer)
+                                // A root whatever context is current: its
+                                // trace id must be the derived one.
+                                .start_with_context(&traces.tracer, &Context::new())
                                 .end();
                             NEXT_IDS.with(|n| n.set(None));
                         }
@@ -561,8 +564,9 @@ pub struct ActivityAttempt {
 impl ActivityAttempt {
     /// Opens `RunActivity:TYPE` under the scheduler's context; `None` when
     /// tracing is off.
-    pub fn begin(start: &activity_task::Start, tenant: &str, task_queue: &str, plugin: Option<(&str, &str)>) -> Option<Self> {
+    pub fn begin(start: &activity_task::Start, registry: &Registry, task_queue: &str) -> Option<Self> {
         let traces = TRACES.get()?;
+        let (tenant, plugin) = (registry.tenant(), registry.activity(&start.activity_type));
         let execution = start.workflow_execution.clone().unwrap_or_default();
         let mut attributes = vec![
             KeyValue::new("temporalWorkflowID", execution.workflow_id),
@@ -574,9 +578,9 @@ impl ActivityAttempt {
             KeyValue::new("temporal.task_queue", task_queue.to_owned()),
             KeyValue::new("caisson.tenant", tenant.to_owned()),
         ];
-        if let Some((name, sha256)) = plugin {
-            attributes.push(KeyValue::new("caisson.plugin", name.to_owned()));
-            attributes.push(KeyValue::new("caisson.plugin.sha256", sha256.to_owned()));
+        if let Some(plugin) = plugin {
+            attributes.push(KeyValue::new("caisson.plugin", plugin.name.to_string()));
+            attributes.push(KeyValue::new("caisson.plugin.sha256", plugin.sha256.clone()));
         }
         let builder = traces
             .tracer
@@ -585,7 +589,7 @@ impl ActivityAttempt {
             .with_attributes(attributes);
         let span = match context_from(start.header_fields.get(HEADER)) {
             Some(parent) => builder.start_with_context(&traces.tracer, &parent),
-            None => builder.start(&traces.tracer),
+            None => builder.start_with_context(&traces.tracer, &Context::new()),
         };
         Some(ActivityAttempt { span: Context::new().with_span(span) })
     }

@@ -758,8 +758,7 @@ async fn activity_loop(
                 let (worker, registry, running, task_queue, codec) =
                     (worker.clone(), registry.snapshot(), running.clone(), task_queue.clone(), codec.clone());
                 tokio::spawn(async move {
-                    let plugin = registry.activity(&start.activity_type).map(|p| (&*p.name, p.sha256.as_str()));
-                    let span = traces::ActivityAttempt::begin(&start, registry.tenant(), &task_queue, plugin);
+                    let span = traces::ActivityAttempt::begin(&start, &registry, &task_queue);
                     let attempt = async {
                         match codec.as_deref().map_or(Ok(()), |c| crate::codec::decode(c, &mut start)) {
                             Ok(()) => run_attempt(&worker, &registry, &task_queue, &task_token, start, cancellation, codec.clone()).await,
